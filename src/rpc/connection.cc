@@ -1,0 +1,108 @@
+#include "rpc/connection.h"
+
+#include <google/protobuf/message_lite.h>
+
+#include <vector>
+
+#include "base/log.h"
+
+namespace tessera::rpc {
+
+namespace {
+// A write batch stops growing at this many frames or bytes, so one slow peer cannot make a
+// single write enormous.
+constexpr size_t kMaxFramesPerWrite = 64;
+constexpr size_t kMaxBytesPerWrite = 8 * kMiB;
+}  // namespace
+
+OutgoingFrame make_frame(FrameHeader header, std::string proto, Buffer payload) {
+  TESS_ASSERT(proto.size() <= UINT32_MAX && payload.size() <= UINT32_MAX,
+              "frame parts too large: {} + {}", proto.size(), payload.size());
+  header.proto_bytes = static_cast<uint32_t>(proto.size());
+  header.payload_bytes = static_cast<uint32_t>(payload.size());
+  return OutgoingFrame{encode_frame_header(header), std::move(proto), std::move(payload)};
+}
+
+OutgoingFrame make_frame(FrameHeader header, const google::protobuf::MessageLite& message,
+                         Buffer payload) {
+  return make_frame(header, message.SerializeAsString(), std::move(payload));
+}
+
+Connection::Connection(Stream stream, FrameLimits limits)
+    : stream_(std::move(stream)), decoder_(limits), peer_name_(stream_.peer_name()) {}
+
+Connection::~Connection() { stream_.close(); }
+
+Task<Result<Frame>> Connection::read_frame() {
+  while (true) {
+    auto frame = decoder_.next();
+    if (!frame.ok()) {
+      close(frame.status());
+      co_return frame.status();
+    }
+    if (frame->has_value()) co_return std::move(**frame);
+    if (is_closed()) co_return close_reason_;
+    auto target = decoder_.read_target();
+    auto [error, bytes] = co_await stream_.read_some(boost::asio::buffer(target.data(),
+                                                                         target.size()));
+    if (error) {
+      bool clean = error == boost::asio::error::eof && decoder_.idle();
+      Status reason(StatusCode::kUnavailable,
+                    clean ? fmt::format("connection to {} closed by peer", peer_name_)
+                          : fmt::format("connection to {}: {}", peer_name_, error.message()));
+      close(reason);
+      co_return close_reason_;
+    }
+    decoder_.commit(bytes);
+  }
+}
+
+void Connection::send(OutgoingFrame frame) {
+  if (is_closed()) return;
+  queued_bytes_ += kFrameHeaderSize + frame.proto.size() + frame.payload.size();
+  queue_.push_back(std::move(frame));
+  if (!writing_) {
+    writing_ = true;
+    spawn_detached(stream_.socket().get_executor(), write_loop(shared_from_this()),
+                   "rpc connection writer");
+  }
+}
+
+Task<void> Connection::write_loop(std::shared_ptr<Connection> self) {
+  std::vector<OutgoingFrame> batch;
+  std::vector<boost::asio::const_buffer> buffers;
+  while (!self->queue_.empty() && !self->is_closed()) {
+    batch.clear();
+    buffers.clear();
+    size_t batch_bytes = 0;
+    while (!self->queue_.empty() && batch.size() < kMaxFramesPerWrite &&
+           batch_bytes < kMaxBytesPerWrite) {
+      batch.push_back(std::move(self->queue_.front()));
+      self->queue_.pop_front();
+      const OutgoingFrame& f = batch.back();
+      buffers.emplace_back(f.header.data(), f.header.size());
+      if (!f.proto.empty()) buffers.emplace_back(f.proto.data(), f.proto.size());
+      if (!f.payload.empty()) buffers.emplace_back(f.payload.data(), f.payload.size());
+      batch_bytes += kFrameHeaderSize + f.proto.size() + f.payload.size();
+    }
+    auto [error, written] = co_await self->stream_.write_all(buffers);
+    if (self->is_closed()) break;  // close() already dropped the queue and its byte count.
+    self->queued_bytes_ -= batch_bytes;
+    if (error) {
+      self->close(Status(StatusCode::kUnavailable,
+                         fmt::format("write to {}: {}", self->peer_name_, error.message())));
+    }
+  }
+  self->writing_ = false;
+}
+
+void Connection::close(const Status& reason) {
+  TESS_ASSERT(!reason.ok(), "close needs a reason");
+  if (is_closed()) return;
+  close_reason_ = reason;
+  queue_.clear();
+  queued_bytes_ = 0;
+  stream_.close();
+}
+
+}  // namespace tessera::rpc

@@ -1,0 +1,68 @@
+// Connection: one framed stream, shared by the client and server sides of the RPC layer. Reading
+// is done by one task at a time (read_frame); sending never waits: send() queues the frame and a
+// writer task drains the queue, batching queued frames into one gather write. Payload Buffers are
+// referenced, not copied, until written.
+//
+// Lives on one executor; all calls must come from it. Held by shared_ptr because the writer task
+// and the owner both keep it alive.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "base/buffer.h"
+#include "base/status.h"
+#include "rpc/frame.h"
+#include "rpc/stream.h"
+#include "runtime/task.h"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace tessera::rpc {
+
+struct OutgoingFrame {
+  EncodedHeader header;
+  std::string proto;
+  Buffer payload;
+};
+
+// Serializes `message` and builds the frame for it (header lengths filled in).
+OutgoingFrame make_frame(FrameHeader header, const google::protobuf::MessageLite& message,
+                         Buffer payload);
+OutgoingFrame make_frame(FrameHeader header, std::string proto, Buffer payload);
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Stream stream, FrameLimits limits);
+  ~Connection();
+
+  // The next frame. On any error (peer closed, malformed frame) the connection is closed and the
+  // error returned: kUnavailable for I/O, kInvalidArgument for a malformed frame.
+  Task<Result<Frame>> read_frame();
+  // Queues `frame` to be written after those queued before it. Dropped if the connection closed.
+  void send(OutgoingFrame frame);
+  // Closes the stream; later and pending I/O fails. The first reason is kept. Idempotent.
+  void close(const Status& reason);
+
+  bool is_closed() const { return !close_reason_.ok(); }
+  const Status& close_reason() const { return close_reason_; }
+  const std::string& peer_name() const { return peer_name_; }
+  // Bytes queued but not yet written.
+  size_t queued_bytes() const { return queued_bytes_; }
+
+ private:
+  static Task<void> write_loop(std::shared_ptr<Connection> self);
+
+  Stream stream_;
+  FrameDecoder decoder_;
+  std::string peer_name_;
+  std::deque<OutgoingFrame> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  Status close_reason_;
+};
+
+}  // namespace tessera::rpc

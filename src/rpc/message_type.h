@@ -1,0 +1,16 @@
+// Every RPC message type, in one place, so numbers are never reused. Each service owns a range.
+#pragma once
+
+#include <cstdint>
+
+namespace tessera::rpc {
+
+enum class MessageType : uint32_t {
+  // 1-99: built into every server.
+  kPing = 1,
+  // 100-199: drive service. 200-299: bucket service. 300-399: management.
+  // Tests use 9000 and above.
+  kFirstTestType = 9000,
+};
+
+}  // namespace tessera::rpc
