@@ -79,11 +79,14 @@ Task<void> Connection::write_loop(std::shared_ptr<Connection> self) {
            batch_bytes < kMaxBytesPerWrite) {
       batch.push_back(std::move(self->queue_.front()));
       self->queue_.pop_front();
-      const OutgoingFrame& f = batch.back();
+      batch_bytes += kFrameHeaderSize + batch.back().proto.size() + batch.back().payload.size();
+    }
+    // Point at the frames only now that `batch` no longer grows: headers and short protos live
+    // inside the OutgoingFrame and move when the vector reallocates.
+    for (const OutgoingFrame& f : batch) {
       buffers.emplace_back(f.header.data(), f.header.size());
       if (!f.proto.empty()) buffers.emplace_back(f.proto.data(), f.proto.size());
       if (!f.payload.empty()) buffers.emplace_back(f.payload.data(), f.payload.size());
-      batch_bytes += kFrameHeaderSize + f.proto.size() + f.payload.size();
     }
     auto [error, written] = co_await self->stream_.write_all(buffers);
     if (self->is_closed()) break;  // close() already dropped the queue and its byte count.

@@ -1,0 +1,361 @@
+// Client and server together on one event loop, over real loopback TCP.
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdlib>
+#include <functional>
+
+#include "proto/rpc.pb.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+#include "runtime/clock.h"
+#include "testing/testing.h"
+
+namespace tessera::rpc {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::run_task;
+
+constexpr uint32_t kSlow = 9001;
+constexpr uint32_t kFail = 9002;
+
+// Handlers used by the tests: a slow one (sleeps `sleep_ms` from the request nonce) and one that
+// always fails with a given status.
+struct TestService {
+  int running = 0;
+  int peak = 0;
+  Task<Result<Reply>> slow(Request request) {
+    TESS_CO_ASSIGN_OR_RETURN(auto ping, request.parse<proto::PingRequest>());
+    peak = std::max(peak, ++running);
+    (void)co_await RealClock::instance().sleep_for(std::chrono::milliseconds(ping.nonce()));
+    --running;
+    proto::PingResponse response;
+    response.set_nonce(ping.nonce());
+    co_return Reply::of(response);
+  }
+  Task<Result<Reply>> fail(Request) {
+    co_return error(StatusCode::kNoSpace, "drive {} is full", 4);
+  }
+};
+
+ServerOptions server_options(size_t max_in_flight = 64) {
+  ServerOptions options;
+  options.max_in_flight_requests = max_in_flight;
+  return options;
+}
+
+void add_test_handlers(RpcServer& server, TestService& service) {
+  server.register_handler(kSlow, std::bind_front(&TestService::slow, &service));
+  server.register_handler(kFail, std::bind_front(&TestService::fail, &service));
+}
+
+proto::PingRequest ping_of(uint64_t nonce, bool echo = false) {
+  proto::PingRequest ping;
+  ping.set_nonce(nonce);
+  ping.set_echo_payload(echo);
+  return ping;
+}
+
+Task<Result<Reply>> slow_call(RpcClient& client, uint64_t sleep_ms, CallOptions options) {
+  co_return co_await client.call(static_cast<MessageType>(kSlow), ping_of(sleep_ms), Buffer(),
+                                 options);
+}
+
+// Spawns `task` and stores its result in `out`.
+Task<void> store_into(Task<Result<Reply>> task, Result<Reply>* out) { *out = co_await std::move(task); }
+
+Task<void> settle(std::chrono::milliseconds d) { (void)co_await RealClock::instance().sleep_for(d); }
+
+Task<void> ping_echo_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  RpcServer server(executor, server_options());
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  Buffer payload = Buffer::allocate(300000);
+  for (size_t i = 0; i < payload.size(); ++i) payload.data()[i] = std::byte(i * 7);
+  auto reply = co_await client.call(MessageType::kPing, ping_of(99, true), payload, CallOptions{});
+  CO_ASSERT_OK(reply);
+  auto body = reply->parse<proto::PingResponse>();
+  CO_ASSERT_OK(body);
+  EXPECT_EQ(body->nonce(), 99u);
+  EXPECT_EQ(body->payload_bytes(), 300000u);
+  CO_ASSERT_TRUE(reply->payload.size() == payload.size());
+  EXPECT_EQ(std::memcmp(reply->payload.data(), payload.data(), payload.size()), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(reply->payload.data()) % kBlockSize, 0u);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, PingEchoesPayloadIntact) { run_task(ping_echo_scenario()); }
+
+Task<void> errors_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options());
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  auto failed = co_await client.call(kFail, "", Buffer(), CallOptions{});
+  EXPECT_EQ(failed.status(), error(StatusCode::kNoSpace, "drive 4 is full"));
+  auto unknown = co_await client.call(4242, "", Buffer(), CallOptions{});
+  EXPECT_EQ(unknown.status().code(), StatusCode::kUnimplemented);
+  auto malformed = co_await client.call(1u, std::string("\xff\xff\xff"), Buffer(), {});
+  EXPECT_EQ(malformed.status().code(), StatusCode::kInvalidArgument);
+  // The connection survives handler errors.
+  EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {}));
+  EXPECT_EQ(client.connects(), 1u);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, HandlerErrorsReachTheCaller) { run_task(errors_scenario()); }
+
+Task<void> deadline_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options());
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  auto start = std::chrono::steady_clock::now();
+  auto late = co_await slow_call(client, 300, CallOptions{.timeout = 30ms});
+  EXPECT_EQ(late.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms);
+  EXPECT_EQ(client.in_flight_calls(), 0u);
+  // The late reply arrives and is dropped; the next call is unaffected.
+  EXPECT_OK(co_await slow_call(client, 1, CallOptions{}));
+  co_await settle(350ms);
+  EXPECT_OK(co_await slow_call(client, 1, CallOptions{}));
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, DeadlineBoundsEveryCall) { run_task(deadline_scenario()); }
+
+Task<void> busy_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options(/*max_in_flight=*/2));
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  std::vector<Result<Reply>> results(4);
+  for (auto& result : results) {
+    spawn_detached(executor, store_into(slow_call(client, 100, {}), &result), "call");
+  }
+  co_await settle(300ms);
+  int ok = 0, busy = 0;
+  for (auto& result : results) {
+    if (result.ok()) ++ok;
+    if (result.status().code() == StatusCode::kBusy) ++busy;
+  }
+  EXPECT_EQ(ok, 2);
+  EXPECT_EQ(busy, 2);
+  EXPECT_EQ(service.peak, 2);
+  EXPECT_EQ(server.busy_rejections(), 2u);
+  // Idempotent calls back off and retry through the busy period.
+  for (auto& result : results) {
+    spawn_detached(executor,
+                   store_into(slow_call(client, 20, {.timeout = 3s, .idempotent = true}), &result),
+                   "call");
+  }
+  co_await settle(1s);
+  for (auto& result : results) EXPECT_OK(result);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, ServerShedsLoadBeyondItsBound) { run_task(busy_scenario()); }
+
+Task<void> client_bound_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options());
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port(), ClientOptions{.max_in_flight_calls = 2});
+  std::vector<Result<Reply>> results(6);
+  for (auto& result : results) {
+    spawn_detached(executor, store_into(slow_call(client, 30, {}), &result), "call");
+  }
+  co_await settle(10ms);
+  EXPECT_EQ(client.in_flight_calls(), 2u);
+  auto starved = co_await slow_call(client, 1, {.timeout = 20ms});
+  EXPECT_EQ(starved.status().code(), StatusCode::kDeadlineExceeded);
+  co_await settle(300ms);
+  for (auto& result : results) EXPECT_OK(result);
+  EXPECT_EQ(service.peak, 2);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, ClientBoundsCallsInFlight) { run_task(client_bound_scenario()); }
+
+Task<void> pipelining_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options(1000));
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  std::vector<Result<Reply>> results(200);
+  for (size_t i = 0; i < results.size(); ++i) {
+    spawn_detached(executor, store_into(slow_call(client, 10, {}), &results[i]), "call");
+  }
+  co_await settle(500ms);
+  for (auto& result : results) EXPECT_OK(result);
+  EXPECT_EQ(client.connects(), 1u);
+  EXPECT_GT(service.peak, 100);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, ManyCallsShareOneConnection) { run_task(pipelining_scenario()); }
+
+Task<uint16_t> free_port() {
+  tcp::acceptor probe(co_await boost::asio::this_coro::executor,
+                      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  co_return probe.local_endpoint().port();
+}
+
+Task<void> start_server_later(uint16_t port, RpcServer** out) {
+  co_await settle(150ms);
+  auto options = server_options();
+  options.port = port;
+  *out = new RpcServer(co_await boost::asio::this_coro::executor, options);
+  CO_ASSERT_OK((*out)->start());
+}
+
+Task<void> retry_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  uint16_t port = co_await free_port();
+  RpcClient client(executor, "127.0.0.1", port);
+  auto refused = co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("127.0.0.1"), std::string_view::npos);
+  RpcServer* server = nullptr;
+  spawn_detached(executor, start_server_later(port, &server), "late server");
+  auto not_retried = co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {});
+  EXPECT_EQ(not_retried.status().code(), StatusCode::kUnavailable);
+  auto retried = co_await client.call(MessageType::kPing, ping_of(2), Buffer(),
+                                      {.timeout = 3s, .idempotent = true});
+  EXPECT_OK(retried);
+  CO_ASSERT_TRUE(server != nullptr);
+  co_await server->shutdown(Deadline::after(1s));
+  delete server;
+}
+
+TEST(RpcTest, OnlyIdempotentCallsAreRetried) { run_task(retry_scenario()); }
+
+Task<void> malformed_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  RpcServer server(executor, server_options());
+  CO_ASSERT_OK(server.start());
+  tcp::socket raw(executor);
+  auto [connect_error] = co_await raw.async_connect(
+      tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()), use_task);
+  CO_ASSERT_TRUE(!connect_error);
+  std::string garbage(100, '\x5a');
+  auto [write_error, written] = co_await boost::asio::async_write(
+      raw, boost::asio::buffer(garbage), use_task);
+  CO_ASSERT_TRUE(!write_error);
+  char byte;
+  auto [read_error, read] = co_await raw.async_read_some(boost::asio::buffer(&byte, 1), use_task);
+  EXPECT_EQ(read_error, boost::asio::error::eof);  // The server hung up on the garbage.
+  RpcClient client(executor, "127.0.0.1", server.port());
+  EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(3), Buffer(), {}));
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, MalformedFrameClosesOnlyThatConnection) { run_task(malformed_scenario()); }
+
+Task<void> oversize_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto options = server_options();
+  options.limits.max_payload_bytes = 1024;
+  RpcServer server(executor, options);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  auto too_big = co_await client.call(MessageType::kPing, ping_of(4), Buffer::allocate(4096), {});
+  EXPECT_EQ(too_big.status().code(), StatusCode::kUnavailable);
+  EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(5), Buffer::allocate(1024), {}));
+  EXPECT_EQ(client.connects(), 2u);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, OversizeFrameIsRefused) { run_task(oversize_scenario()); }
+
+Task<void> shutdown_scenario() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  TestService service;
+  RpcServer server(executor, server_options());
+  add_test_handlers(server, service);
+  CO_ASSERT_OK(server.start());
+  RpcClient client(executor, "127.0.0.1", server.port());
+  Result<Reply> in_flight;
+  spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight), "call");
+  co_await settle(20ms);
+  co_await server.shutdown(Deadline::after(2s));
+  EXPECT_OK(in_flight);  // Finished, and its reply was delivered, before the server closed.
+  EXPECT_EQ(server.connection_count(), 0u);
+  auto after = co_await client.call(MessageType::kPing, ping_of(6), Buffer(), {.timeout = 200ms});
+  EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
+}
+
+TEST(RpcTest, GracefulShutdownFinishesInFlightRequests) { run_task(shutdown_scenario()); }
+
+class RpcTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string command = fmt::format(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=tessera-test "
+        "-addext subjectAltName=DNS:tessera-test -keyout {} -out {} 2>/dev/null",
+        dir_.file("key.pem"), dir_.file("cert.pem"));
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  testing::TempDir dir_;
+};
+
+Task<void> tls_scenario(std::string cert, std::string key) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto options = server_options();
+  auto server_tls = make_server_tls(cert, key);
+  CO_ASSERT_OK(server_tls);
+  options.tls = *server_tls;
+  RpcServer server(executor, options);
+  CO_ASSERT_OK(server.start());
+  auto client_tls = make_client_tls(cert);
+  CO_ASSERT_OK(client_tls);
+  RpcClient client(executor, "127.0.0.1", server.port(),
+                   ClientOptions{.tls = *client_tls, .tls_server_name = "tessera-test"});
+  auto reply = co_await client.call(MessageType::kPing, ping_of(7, true),
+                                    Buffer::copy_of(std::string_view("secret")), {});
+  CO_ASSERT_OK(reply);
+  EXPECT_EQ(reply->payload.as_string_view(), "secret");
+  // A client expecting another name refuses the certificate.
+  RpcClient wrong_name(executor, "127.0.0.1", server.port(),
+                       ClientOptions{.tls = *client_tls, .tls_server_name = "someone-else"});
+  auto refused = co_await wrong_name.call(MessageType::kPing, ping_of(8), Buffer(), {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  // A plain-TCP client cannot talk to a TLS server.
+  RpcClient plain(executor, "127.0.0.1", server.port());
+  auto garbled = co_await plain.call(MessageType::kPing, ping_of(9), Buffer(), {.timeout = 1s});
+  EXPECT_FALSE(garbled.ok());
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST_F(RpcTlsTest, CallsOverTls) {
+  run_task(tls_scenario(dir_.file("cert.pem"), dir_.file("key.pem")));
+}
+
+Task<void> bad_files_scenario() {
+  auto missing = make_server_tls("/nonexistent/cert.pem", "/nonexistent/key.pem");
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(make_client_tls("/nonexistent/ca.pem").status().code(), StatusCode::kInvalidArgument);
+  auto executor = co_await boost::asio::this_coro::executor;
+  RpcServer server(executor, ServerOptions{.address = "not-an-address"});
+  EXPECT_EQ(server.start().code(), StatusCode::kInvalidArgument);
+  co_await server.shutdown(Deadline::after(1s));
+}
+
+TEST(RpcTest, BadConfigurationIsAnError) { run_task(bad_files_scenario()); }
+
+}  // namespace
+}  // namespace tessera::rpc
