@@ -2,6 +2,10 @@
 // copied (RPC payloads, drive I/O with O_DIRECT, stripe columns). Copying a Buffer copies a
 // reference; slice() shares the same memory. The bytes themselves are not synchronized: fill a
 // buffer before handing copies to other executors, and treat shared buffers as read-only.
+//
+// Large blocks (64 KiB to 64 MiB) come from a bounded, thread-safe cache of freed blocks in
+// power-of-two size classes: the allocator would otherwise mmap and munmap every payload, and the
+// page faults and TLB shootdowns of that cost more than the network copy itself.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +43,9 @@ class Buffer {
 
   // The number of Buffers sharing this memory (for tests and assertions).
   long use_count() const { return storage_.use_count(); }
+
+  // Bytes currently held in the cache of freed large blocks (for tests and metrics).
+  static size_t cached_bytes();
 
  private:
   Buffer(std::shared_ptr<std::byte> storage, std::byte* data, size_t size)

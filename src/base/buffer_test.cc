@@ -48,3 +48,25 @@ TEST(BufferDeathTest, SliceOutOfRangeIsABug) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(BufferTest, LargeBlocksAreReused) {
+  std::byte* first = nullptr;
+  {
+    Buffer a = Buffer::allocate(kMiB);
+    first = a.data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % kBlockSize, 0u);
+  }
+  size_t cached = Buffer::cached_bytes();
+  EXPECT_GE(cached, kMiB);
+  Buffer b = Buffer::allocate(kMiB - 100);  // Same size class.
+  EXPECT_EQ(b.data(), first);
+  EXPECT_EQ(Buffer::cached_bytes(), cached - kMiB);
+  Buffer c = Buffer::allocate(3 * kMiB);  // 4 MiB class: fresh memory, fully usable.
+  std::memset(c.data(), 1, c.size());
+}
+
+}  // namespace
+}  // namespace tessera
