@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "bench/bench_report.h"
 #include "proto/rpc.pb.h"
 #include "rpc/client.h"
 #include "rpc/server.h"
-#include "base/log.h"
 #include "runtime/event_loop.h"
 
 namespace tessera {
@@ -98,10 +98,10 @@ Task<Counters> caller(rpc::RpcClient& client, Buffer payload, Clock::time_point 
 }
 
 // Runs `depth` callers on the client loop for `seconds`; returns completed calls per second.
-double calls_per_s(EventLoopGroup& loops, rpc::RpcClient& client, size_t depth, Buffer payload,
-                   double seconds) {
-  auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(seconds));
+double calls_per_s(EventLoopGroup& loops, rpc::RpcClient& client, size_t depth,
+                   const Buffer& payload, double seconds) {
+  auto end = Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   auto start = Clock::now();
   std::vector<std::future<Counters>> callers;
   for (size_t i = 0; i < depth; ++i) {
@@ -135,8 +135,7 @@ int run(double seconds, size_t depth) {
   EventLoopGroup loops(2);
   rpc::RpcServer server(loops.executor(0), rpc::ServerOptions{});
   Status started =
-      boost::asio::co_spawn(loops.executor(0), start_server(server), boost::asio::use_future)
-          .get();
+      boost::asio::co_spawn(loops.executor(0), start_server(server), boost::asio::use_future).get();
   TESS_ASSERT(started.ok(), "{}", started);
   auto client = std::make_unique<rpc::RpcClient>(loops.executor(1), "127.0.0.1", server.port());
 
@@ -151,15 +150,16 @@ int run(double seconds, size_t depth) {
   report.add("raw_tcp_mib_per_s", raw, "plain TCP socket pump, 1 MiB writes (baseline)");
   report.add("payload_1mib_mib_per_s", rpc_mib, "RPC calls carrying 1 MiB payloads");
   report.add("payload_1mib_ratio", rpc_mib / raw, "RPC / raw TCP (aim >= 0.8)");
-  report.add("small_calls_per_s", pipelined, "empty calls, 64 in flight, one connection (aim >= 50000)");
-  report.add("small_calls_sequential_per_s", sequential, "empty calls, one at a time (round trips)");
+  report.add("small_calls_per_s", pipelined,
+             "empty calls, 64 in flight, one connection (aim >= 50000)");
+  report.add("small_calls_sequential_per_s", sequential,
+             "empty calls, one at a time (round trips)");
 
   // The client lives on loop 1, so it is destroyed there.
   boost::asio::co_spawn(loops.executor(1), destroy_client(std::move(client)),
                         boost::asio::use_future)
       .get();
-  boost::asio::co_spawn(loops.executor(0), shutdown_server(server), boost::asio::use_future)
-      .get();
+  boost::asio::co_spawn(loops.executor(0), shutdown_server(server), boost::asio::use_future).get();
   loops.stop();
   report.print_json();
   return 0;

@@ -13,12 +13,12 @@ namespace tessera::internal {
                                 const std::string& message);
 }  // namespace tessera::internal
 
-#define TESS_ASSERT(condition, ...)                                                     \
-  do {                                                                                  \
-    if (!(condition)) [[unlikely]] {                                                    \
-      ::tessera::internal::assert_failed(#condition, __FILE__, __LINE__,                \
-                                         ::fmt::format(__VA_ARGS__));                   \
-    }                                                                                   \
+#define TESS_ASSERT(condition, ...)                                      \
+  do {                                                                   \
+    if (!(condition)) [[unlikely]] {                                     \
+      ::tessera::internal::assert_failed(#condition, __FILE__, __LINE__, \
+                                         ::fmt::format(__VA_ARGS__));    \
+    }                                                                    \
   } while (false)
 
 // For checks too costly for release builds (e.g. re-verifying a checksum just computed).

@@ -86,9 +86,9 @@ Buffer Buffer::allocate(size_t size_bytes, size_t alignment) {
     size_t block = LargeBlockCache::block_bytes(capacity);
     std::byte* bytes = cache().take(block);
     if (bytes == nullptr) throw std::bad_alloc();  // Out of memory is fatal, as for new.
-    return Buffer(std::shared_ptr<std::byte>(
-                      bytes, [block](std::byte* p) { cache().give_back(p, block); }),
-                  bytes, size_bytes);
+    return Buffer(
+        std::shared_ptr<std::byte>(bytes, [block](std::byte* p) { cache().give_back(p, block); }),
+        bytes, size_bytes);
   }
   void* memory = std::aligned_alloc(alignment, capacity);
   if (memory == nullptr) throw std::bad_alloc();

@@ -33,9 +33,7 @@ class Buffer {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   std::span<std::byte> span() const { return {data_, size_}; }
-  std::string_view as_string_view() const {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  std::string_view as_string_view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   // A view of [offset, offset + length) sharing this buffer's memory.
   // REQUIRES: offset + length <= size().

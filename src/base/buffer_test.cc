@@ -21,7 +21,7 @@ TEST(BufferTest, AllocateIsAligned) {
 
 TEST(BufferTest, CopiesShareMemory) {
   Buffer a = Buffer::copy_of(std::string_view("hello world"));
-  Buffer b = a;
+  Buffer b = a;  // NOLINT(performance-unnecessary-copy-initialization): the copy is tested.
   EXPECT_EQ(a.data(), b.data());
   EXPECT_EQ(a.use_count(), 2);
   Buffer world = a.slice(6, 5);

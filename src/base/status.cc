@@ -5,11 +5,24 @@
 namespace tessera {
 
 std::string_view status_code_name(StatusCode code) {
-  static constexpr std::array<std::string_view, kStatusCodeCount> kNames = {
-      "OK",          "Cancelled",  "InvalidArgument", "DeadlineExceeded",   "NotFound",
-      "AlreadyExists", "PermissionDenied", "NoSpace",  "FailedPrecondition", "Aborted",
-      "OutOfRange",  "Unimplemented", "Internal",     "Unavailable",        "Busy",
-      "StaleMap",    "Corruption", "IoError"};
+  static constexpr std::array<std::string_view, kStatusCodeCount> kNames = {"OK",
+                                                                            "Cancelled",
+                                                                            "InvalidArgument",
+                                                                            "DeadlineExceeded",
+                                                                            "NotFound",
+                                                                            "AlreadyExists",
+                                                                            "PermissionDenied",
+                                                                            "NoSpace",
+                                                                            "FailedPrecondition",
+                                                                            "Aborted",
+                                                                            "OutOfRange",
+                                                                            "Unimplemented",
+                                                                            "Internal",
+                                                                            "Unavailable",
+                                                                            "Busy",
+                                                                            "StaleMap",
+                                                                            "Corruption",
+                                                                            "IoError"};
   auto index = static_cast<size_t>(code);
   return index < kNames.size() ? kNames[index] : std::string_view("Unknown");
 }

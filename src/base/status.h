@@ -133,32 +133,34 @@ Status status_of(const Result<T>& r) {
 #define TESS_CONCAT(a, b) TESS_CONCAT_INNER(a, b)
 
 // Returns (or co_returns) the status of `expr` from the enclosing function if it is not OK.
-#define TESS_RETURN_IF_ERROR(expr)                                                    \
-  do {                                                                                \
-    if (::tessera::Status tess_status_ = ::tessera::internal::status_of((expr));       \
-        !tess_status_.ok()) {                                                         \
-      return tess_status_;                                                            \
-    }                                                                                 \
+#define TESS_RETURN_IF_ERROR(expr)                                               \
+  do {                                                                           \
+    if (::tessera::Status tess_status_ = ::tessera::internal::status_of((expr)); \
+        !tess_status_.ok()) {                                                    \
+      return tess_status_;                                                       \
+    }                                                                            \
   } while (false)
-#define TESS_CO_RETURN_IF_ERROR(expr)                                                 \
-  do {                                                                                \
-    if (::tessera::Status tess_status_ = ::tessera::internal::status_of((expr));       \
-        !tess_status_.ok()) {                                                         \
-      co_return tess_status_;                                                         \
-    }                                                                                 \
+#define TESS_CO_RETURN_IF_ERROR(expr)                                            \
+  do {                                                                           \
+    if (::tessera::Status tess_status_ = ::tessera::internal::status_of((expr)); \
+        !tess_status_.ok()) {                                                    \
+      co_return tess_status_;                                                    \
+    }                                                                            \
   } while (false)
 
 // `TESS_ASSIGN_OR_RETURN(auto x, f());` declares x from a successful Result or returns its status.
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration and `tmp` a name.
 #define TESS_ASSIGN_OR_RETURN(lhs, expr) \
-  TESS_ASSIGN_OR_RETURN_IMPL(TESS_CONCAT(tess_result_, __LINE__), lhs, expr, return)
+  TESS_ASSIGN_OR_RETURN_IMPL(TESS_CONCAT(tess_result_, __LINE__), lhs, expr, return )
 #define TESS_CO_ASSIGN_OR_RETURN(lhs, expr) \
-  TESS_ASSIGN_OR_RETURN_IMPL(TESS_CONCAT(tess_result_, __LINE__), lhs, expr, co_return)
+  TESS_ASSIGN_OR_RETURN_IMPL(TESS_CONCAT(tess_result_, __LINE__), lhs, expr, co_return )
 #define TESS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr, ret) \
   auto tmp = (expr);                                    \
   if (!tmp.ok()) {                                      \
     ret tmp.status();                                   \
   }                                                     \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 template <>
 struct fmt::formatter<tessera::Status> : fmt::formatter<std::string_view> {

@@ -31,7 +31,7 @@ Status status_from_error_frame(const Frame& frame) {
 }  // namespace
 
 RpcClient::RpcClient(Executor executor, std::string host, uint16_t port, ClientOptions options)
-    : executor_(executor),
+    : executor_(std::move(executor)),
       host_(std::move(host)),
       port_(port),
       options_(std::move(options)),
@@ -146,8 +146,7 @@ Task<void> RpcClient::read_loop(std::shared_ptr<PendingMap> pending,
     auto frame = co_await connection->read_frame();
     if (!frame.ok()) {
       if (frame.status().code() == StatusCode::kInvalidArgument) {
-        TESS_LOG_WARN("rpc: closing connection to {}: {}", connection->peer_name(),
-                      frame.status());
+        TESS_LOG_WARN("rpc: closing connection to {}: {}", connection->peer_name(), frame.status());
       }
       fail_pending(*pending,
                    Status(StatusCode::kUnavailable,

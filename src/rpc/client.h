@@ -83,8 +83,7 @@ class RpcClient {
   static Task<void> read_loop(std::shared_ptr<PendingMap> pending,
                               std::shared_ptr<Connection> connection);
   // Fails the calls sent on `connection`, or all calls if it is null.
-  static void fail_pending(PendingMap& pending, const Status& reason,
-                           const Connection* connection);
+  static void fail_pending(PendingMap& pending, const Status& reason, const Connection* connection);
 
   Executor executor_;
   std::string host_;

@@ -43,8 +43,8 @@ Task<Result<Frame>> Connection::read_frame() {
     if (frame->has_value()) co_return std::move(**frame);
     if (is_closed()) co_return close_reason_;
     auto target = decoder_.read_target();
-    auto [error, bytes] = co_await stream_.read_some(boost::asio::buffer(target.data(),
-                                                                         target.size()));
+    auto [error, bytes] =
+        co_await stream_.read_some(boost::asio::buffer(target.data(), target.size()));
     if (error) {
       bool clean = error == boost::asio::error::eof && decoder_.idle();
       Status reason(StatusCode::kUnavailable,

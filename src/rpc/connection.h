@@ -7,6 +7,8 @@
 // and the owner both keep it alive.
 #pragma once
 
+#include <google/protobuf/message_lite.h>
+
 #include <deque>
 #include <memory>
 #include <string>
@@ -16,10 +18,6 @@
 #include "rpc/frame.h"
 #include "rpc/stream.h"
 #include "runtime/task.h"
-
-namespace google::protobuf {
-class MessageLite;
-}
 
 namespace tessera::rpc {
 

@@ -106,7 +106,7 @@ class FrameDecoder {
   size_t end_ = 0;
   State state_ = State::kHeader;
   Frame frame_;
-  size_t filled_ = 0;  // Bytes of the current proto or payload received so far.
+  size_t filled_ = 0;    // Bytes of the current proto or payload received so far.
   bool direct_ = false;  // read_target() handed out the payload itself.
   Status failure_;
 };

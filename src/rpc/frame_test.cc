@@ -44,17 +44,42 @@ TEST(FrameHeaderTest, RejectsEveryBrokenRule) {
     const char* expected;
   };
   const Case cases[] = {
-      {"magic", [](EncodedHeader& b) { b[0] = std::byte{'X'}; reseal(b); }, "magic"},
+      {"magic",
+       [](EncodedHeader& b) {
+         b[0] = std::byte{'X'};
+         reseal(b);
+       },
+       "magic"},
       {"crc", [](EncodedHeader& b) { b[20] ^= std::byte{1}; }, "checksum"},
-      {"version", [](EncodedHeader& b) { store_le<uint16_t>(b.data() + 4, 2); reseal(b); },
+      {"version",
+       [](EncodedHeader& b) {
+         store_le<uint16_t>(b.data() + 4, 2);
+         reseal(b);
+       },
        "version"},
-      {"flags", [](EncodedHeader& b) { store_le<uint16_t>(b.data() + 6, 0x80); reseal(b); },
+      {"flags",
+       [](EncodedHeader& b) {
+         store_le<uint16_t>(b.data() + 6, 0x80);
+         reseal(b);
+       },
        "flags"},
-      {"reserved", [](EncodedHeader& b) { store_le<uint32_t>(b.data() + 40, 1); reseal(b); },
+      {"reserved",
+       [](EncodedHeader& b) {
+         store_le<uint32_t>(b.data() + 40, 1);
+         reseal(b);
+       },
        "reserved"},
-      {"proto", [](EncodedHeader& b) { store_le<uint32_t>(b.data() + 12, 5000); reseal(b); },
+      {"proto",
+       [](EncodedHeader& b) {
+         store_le<uint32_t>(b.data() + 12, 5000);
+         reseal(b);
+       },
        "message of 5000 bytes"},
-      {"payload", [](EncodedHeader& b) { store_le<uint32_t>(b.data() + 32, 9000); reseal(b); },
+      {"payload",
+       [](EncodedHeader& b) {
+         store_le<uint32_t>(b.data() + 32, 9000);
+         reseal(b);
+       },
        "payload of 9000 bytes"},
   };
   FrameLimits limits{.max_proto_bytes = 4096, .max_payload_bytes = 8192};
@@ -117,8 +142,8 @@ std::vector<Frame> decode_in_pieces(const std::string& wire, size_t piece, size_
 
 TEST(FrameDecoderTest, DecodesAtEverySplit) {
   std::string wire = wire_bytes(three_frames(5000));
-  for (size_t piece : {size_t{1}, size_t{3}, size_t{47}, size_t{48}, size_t{100}, size_t{4096},
-                       wire.size()}) {
+  for (size_t piece :
+       {size_t{1}, size_t{3}, size_t{47}, size_t{48}, size_t{100}, size_t{4096}, wire.size()}) {
     auto frames = decode_in_pieces(wire, piece, 128);
     ASSERT_EQ(frames.size(), 3u) << piece;
     EXPECT_EQ(frames[0].proto, "first");
@@ -169,7 +194,8 @@ TEST(FrameDecoderTest, RandomGarbageNeverCrashes) {
   for (int round = 0; round < 200; ++round) {
     std::string wire = wire_bytes(three_frames(300));
     for (int flips = 0; flips < 3; ++flips) {
-      wire[random() % wire.size()] ^= static_cast<char>(1 + random() % 255);
+      char& target = wire[random() % wire.size()];
+      target = static_cast<char>(target ^ static_cast<char>(1 + random() % 255));
     }
     FrameDecoder decoder(FrameLimits{.max_proto_bytes = 1024, .max_payload_bytes = 4096}, 128);
     size_t offset = 0;

@@ -65,9 +65,13 @@ Task<Result<Reply>> slow_call(RpcClient& client, uint64_t sleep_ms, CallOptions 
 }
 
 // Spawns `task` and stores its result in `out`.
-Task<void> store_into(Task<Result<Reply>> task, Result<Reply>* out) { *out = co_await std::move(task); }
+Task<void> store_into(Task<Result<Reply>> task, Result<Reply>* out) {
+  *out = co_await std::move(task);
+}
 
-Task<void> settle(std::chrono::milliseconds d) { (void)co_await RealClock::instance().sleep_for(d); }
+Task<void> settle(std::chrono::milliseconds d) {
+  (void)co_await RealClock::instance().sleep_for(d);
+}
 
 Task<void> ping_echo_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
@@ -253,8 +257,8 @@ Task<void> malformed_scenario() {
       tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server.port()), use_task);
   CO_ASSERT_TRUE(!connect_error);
   std::string garbage(100, '\x5a');
-  auto [write_error, written] = co_await boost::asio::async_write(
-      raw, boost::asio::buffer(garbage), use_task);
+  auto [write_error, written] =
+      co_await boost::asio::async_write(raw, boost::asio::buffer(garbage), use_task);
   CO_ASSERT_TRUE(!write_error);
   char byte;
   auto [read_error, read] = co_await raw.async_read_some(boost::asio::buffer(&byte, 1), use_task);

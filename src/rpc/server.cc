@@ -49,8 +49,8 @@ Status RpcServer::start() {
   if (!error) acceptor_.listen(tcp::acceptor::max_listen_connections, error);
   if (error) {
     acceptor_.close();
-    return tessera::error(StatusCode::kUnavailable, "cannot listen on {}:{}: {}",
-                          options_.address, options_.port, error.message());
+    return tessera::error(StatusCode::kUnavailable, "cannot listen on {}:{}: {}", options_.address,
+                          options_.port, error.message());
   }
   port_ = acceptor_.local_endpoint().port();
   spawn_detached(executor_, accept_loop(this), "rpc accept loop");
@@ -95,8 +95,7 @@ Task<Result<Stream>> RpcServer::secure(tcp::socket socket) {
     co_return Status(StatusCode::kDeadlineExceeded, "TLS handshake timed out");
   }
   if (auto [error] = std::get<0>(outcome); error) {
-    co_return tessera::error(StatusCode::kUnavailable, "TLS handshake failed: {}",
-                             error.message());
+    co_return tessera::error(StatusCode::kUnavailable, "TLS handshake failed: {}", error.message());
   }
   co_return Stream(std::move(tls));
 }
@@ -126,20 +125,18 @@ Task<void> RpcServer::serve(RpcServer* self, std::shared_ptr<Connection> connect
                         Status(StatusCode::kUnavailable, "server is shutting down"));
     } else if (self->in_flight_ >= self->options_.max_in_flight_requests) {
       ++self->busy_rejections_;
-      self->reply_error(*connection, frame->header,
-                        error(StatusCode::kBusy, "server has {} requests in flight",
-                              self->in_flight_));
+      self->reply_error(
+          *connection, frame->header,
+          error(StatusCode::kBusy, "server has {} requests in flight", self->in_flight_));
     } else {
       ++self->in_flight_;
-      spawn_detached(self->executor_, handle(self, connection, std::move(*frame)),
-                     "rpc handler");
+      spawn_detached(self->executor_, handle(self, connection, std::move(*frame)), "rpc handler");
     }
   }
   self->connections_.erase(connection);
 }
 
-Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Connection> connection,
-                             Frame frame) {
+Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Connection> connection, Frame frame) {
   TaskCount running(self->running_tasks_);
   FrameHeader header = frame.header;
   Result<Reply> reply = co_await self->dispatch(std::move(frame), connection->peer_name());
@@ -148,9 +145,8 @@ Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Connection> connec
     self->reply_error(*connection, header, reply.status());
     co_return;
   }
-  FrameHeader response{.flags = kFlagResponse,
-                       .message_type = header.message_type,
-                       .request_id = header.request_id};
+  FrameHeader response{
+      .flags = kFlagResponse, .message_type = header.message_type, .request_id = header.request_id};
   connection->send(make_frame(response, std::move(reply->proto), std::move(reply->payload)));
 }
 

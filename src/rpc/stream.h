@@ -26,8 +26,7 @@ class Stream {
 
   // Reads at least one byte (fewer than buffer.size() is normal). error_code eof at a clean end.
   Task<IoResult> read_some(boost::asio::mutable_buffer buffer) {
-    return std::visit(
-        [buffer](auto& s) { return s.async_read_some(buffer, use_task); }, stream_);
+    return std::visit([buffer](auto& s) { return s.async_read_some(buffer, use_task); }, stream_);
   }
   // Writes all of `buffers` or fails.
   template <typename ConstBufferSequence>
@@ -48,7 +47,7 @@ class Stream {
 // Builds TLS contexts from PEM files. The client verifies the server's certificate against
 // `ca_file`; an empty ca_file disables verification (tests only).
 Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls(const std::string& cert_file,
-                                                                  const std::string& key_file);
+                                                                   const std::string& key_file);
 Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls(const std::string& ca_file);
 
 }  // namespace tessera::rpc

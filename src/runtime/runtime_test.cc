@@ -76,7 +76,8 @@ Task<Result<int>> slow_value(Clock& clock, Clock::Duration d) {
 }
 
 TEST(DeadlineTest, FastTaskWins) {
-  auto result = run_task(with_deadline(slow_value(RealClock::instance(), 1ms), Deadline::after(5s)));
+  auto result =
+      run_task(with_deadline(slow_value(RealClock::instance(), 1ms), Deadline::after(5s)));
   ASSERT_OK(result);
   EXPECT_EQ(*result, 42);
 }

@@ -13,8 +13,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_future.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <exception>
 #include <future>
 #include <string>
@@ -41,8 +41,7 @@ void spawn_detached(Executor executor, Task<void> task, std::string what);
 // For main() and tests. REQUIRES: no other thread runs `context`.
 template <typename T>
 T run_until_complete(boost::asio::io_context& context, Task<T> task) {
-  std::future<T> future =
-      boost::asio::co_spawn(context, std::move(task), boost::asio::use_future);
+  std::future<T> future = boost::asio::co_spawn(context, std::move(task), boost::asio::use_future);
   context.restart();
   while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     if (context.run_one() == 0) context.restart();

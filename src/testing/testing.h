@@ -44,24 +44,25 @@ inline void PrintTo(const Status& status, std::ostream* out) { *out << status.to
 
 // Inside a coroutine, gtest's ASSERT_* cannot be used (they `return`); these record a fatal
 // failure and co_return instead. The enclosing coroutine must return Task<void>.
-#define CO_ASSERT_TRUE(condition)                                  \
-  do {                                                             \
-    if (!(condition)) {                                            \
-      ADD_FAILURE() << "CO_ASSERT_TRUE(" #condition ") failed";   \
-      co_return;                                                   \
-    }                                                              \
+#define CO_ASSERT_TRUE(condition)                               \
+  do {                                                          \
+    if (!(condition)) {                                         \
+      ADD_FAILURE() << "CO_ASSERT_TRUE(" #condition ") failed"; \
+      co_return;                                                \
+    }                                                           \
   } while (false)
-#define CO_ASSERT_OK(expr)                                                          \
-  do {                                                                              \
-    auto tess_test_status_ = ::tessera::internal::status_of((expr));                \
-    if (!tess_test_status_.ok()) {                                                  \
-      ADD_FAILURE() << #expr " failed: " << tess_test_status_.to_string();          \
-      co_return;                                                                    \
-    }                                                                               \
+#define CO_ASSERT_OK(expr)                                                 \
+  do {                                                                     \
+    auto tess_test_status_ = ::tessera::internal::status_of((expr));       \
+    if (!tess_test_status_.ok()) {                                         \
+      ADD_FAILURE() << #expr " failed: " << tess_test_status_.to_string(); \
+      co_return;                                                           \
+    }                                                                      \
   } while (false)
 
-#define EXPECT_OK(expr) EXPECT_TRUE(::tessera::internal::status_of((expr)).ok()) \
-    << ::tessera::internal::status_of((expr)).to_string()
+#define EXPECT_OK(expr)                                    \
+  EXPECT_TRUE(::tessera::internal::status_of((expr)).ok()) \
+      << ::tessera::internal::status_of((expr)).to_string()
 #define ASSERT_OK(expr)                                                   \
   do {                                                                    \
     auto tess_test_status_ = ::tessera::internal::status_of((expr));      \
