@@ -20,7 +20,7 @@ struct TaskCount {
 }  // namespace
 
 RpcServer::RpcServer(Executor executor, ServerOptions options)
-    : executor_(executor), options_(std::move(options)), acceptor_(executor) {
+    : executor_(std::move(executor)), options_(std::move(options)), acceptor_(executor_) {
   register_handler(MessageType::kPing, &RpcServer::ping);
 }
 

@@ -164,6 +164,7 @@ TEST(BlockingBridgeTest, BoundsTasksInFlight) {
   BlockingBridge bridge(loops.loop(0), 2);
   std::atomic<int> now{0}, peak{0};
   std::vector<std::thread> callers;
+  callers.reserve(8);
   for (int i = 0; i < 8; ++i) {
     callers.emplace_back([&] { EXPECT_GE(bridge.run(count_concurrency(now, peak)), 1); });
   }

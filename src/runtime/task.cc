@@ -5,7 +5,7 @@ namespace tessera {
 namespace {
 struct CrashOnException {
   std::string what;
-  void operator()(std::exception_ptr error) const {
+  void operator()(const std::exception_ptr& error) const {
     if (!error) return;
     try {
       std::rethrow_exception(error);
@@ -18,7 +18,7 @@ struct CrashOnException {
 };
 }  // namespace
 
-void spawn_detached(Executor executor, Task<void> task, std::string what) {
+void spawn_detached(const Executor& executor, Task<void> task, std::string what) {
   boost::asio::co_spawn(executor, std::move(task), CrashOnException{std::move(what)});
 }
 

@@ -35,7 +35,7 @@ inline constexpr auto use_task = boost::asio::as_tuple(boost::asio::use_awaitabl
 
 // Starts `task` on `executor` without waiting for it. `what` names it in the crash report if it
 // throws (which is a bug: tasks return errors as values).
-void spawn_detached(Executor executor, Task<void> task, std::string what);
+void spawn_detached(const Executor& executor, Task<void> task, std::string what);
 
 // Runs `task` on `context`, driving the context on the calling thread until the task is done.
 // For main() and tests. REQUIRES: no other thread runs `context`.
