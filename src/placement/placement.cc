@@ -28,9 +28,7 @@ inline uint64_t mix(uint64_t x) {
 inline uint64_t stripe_hash(uint64_t stripe_key) { return mix(stripe_key ^ kStripeSeed); }
 
 // u in (0, 1) from the top 53 bits of a hash.
-inline double unit(uint64_t hash) {
-  return (static_cast<double>(hash >> 11) + 0.5) * 0x1.0p-53;
-}
+inline double unit(uint64_t hash) { return (static_cast<double>(hash >> 11) + 0.5) * 0x1.0p-53; }
 
 // Lower is better: an exponential variate with rate `weight`, so P(a domain wins) follows weight.
 inline double score(uint64_t hash, double weight) { return -std::log(unit(hash)) / weight; }
@@ -70,8 +68,9 @@ Result<Placement> Placement::create(std::span<const DriveInfo> drives, int width
   std::vector<Domain> domains;
   std::vector<Drive> grouped;
   for (size_t i = 0; i < eligible.size();) {
-    Domain domain{eligible[i]->failure_domain, mix(eligible[i]->failure_domain.value() ^ kDomainSeed),
-                  0, static_cast<uint32_t>(grouped.size()), 0};
+    Domain domain{eligible[i]->failure_domain,
+                  mix(eligible[i]->failure_domain.value() ^ kDomainSeed), 0,
+                  static_cast<uint32_t>(grouped.size()), 0};
     for (; i < eligible.size() && eligible[i]->failure_domain == domain.id; ++i) {
       double weight = static_cast<double>(eligible[i]->capacity_bytes) / kGiB;
       grouped.push_back(Drive{eligible[i]->id, mix(eligible[i]->id.value() ^ kDriveSeed), weight});
@@ -190,8 +189,8 @@ Result<FailureDomainId> Placement::domain_of(DriveId drive) const {
 
 Result<DriveId> Placement::replacement(uint64_t stripe_key, std::span<const DriveId> columns,
                                        int column) const {
-  TESS_ASSERT(column >= 0 && static_cast<size_t>(column) < columns.size(),
-              "column {} of {}", column, columns.size());
+  TESS_ASSERT(column >= 0 && static_cast<size_t>(column) < columns.size(), "column {} of {}",
+              column, columns.size());
   std::array<uint32_t, kMaxWidth> excluded;
   size_t excluded_count = 0;
   for (size_t i = 0; i < columns.size(); ++i) {
@@ -213,8 +212,8 @@ Result<DriveId> Placement::replacement(uint64_t stripe_key, std::span<const Driv
 
 std::vector<ColumnMove> Placement::plan_moves(uint64_t stripe_key,
                                               std::span<const DriveId> columns) const {
-  TESS_ASSERT(columns.size() == static_cast<size_t>(width_), "{} columns, width {}",
-              columns.size(), width_);
+  TESS_ASSERT(columns.size() == static_cast<size_t>(width_), "{} columns, width {}", columns.size(),
+              width_);
   std::array<DriveId, kMaxWidth> target;
   choose(stripe_key, std::span(target.data(), columns.size()));
   auto chosen = std::span(target.data(), columns.size());

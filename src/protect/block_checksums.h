@@ -15,7 +15,7 @@ std::vector<uint32_t> block_checksums(std::span<const std::byte> column);
 
 // OK if every block of `column` matches `expected`; otherwise kCorruption naming the first bad
 // block (counted from `first_block`, so errors name the block within the whole chunk).
-Status verify_block_checksums(std::span<const std::byte> column,
-                              std::span<const uint32_t> expected, uint64_t first_block = 0);
+Status verify_block_checksums(std::span<const std::byte> column, std::span<const uint32_t> expected,
+                              uint64_t first_block = 0);
 
 }  // namespace tessera

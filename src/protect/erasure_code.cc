@@ -20,9 +20,8 @@ unsigned char* bytes(const std::byte* p) {
 Result<ErasureCode> ErasureCode::create(int data_columns, int parity_columns) {
   if (data_columns < 1 || data_columns > kMaxData || parity_columns < 1 ||
       parity_columns > kMaxParity) {
-    return error(StatusCode::kInvalidArgument,
-                 "unsupported erasure code {}+{} (K 1..{}, M 1..{})", data_columns,
-                 parity_columns, kMaxData, kMaxParity);
+    return error(StatusCode::kInvalidArgument, "unsupported erasure code {}+{} (K 1..{}, M 1..{})",
+                 data_columns, parity_columns, kMaxData, kMaxParity);
   }
   return ErasureCode(data_columns, parity_columns);
 }
@@ -36,8 +35,8 @@ ErasureCode::ErasureCode(int k, int m)
   ec_init_tables(k, m, generator_.data() + k * k, encode_tables_.data());
 }
 
-void ErasureCode::encode(std::span<const std::byte* const> data,
-                         std::span<std::byte* const> parity, size_t column_bytes) const {
+void ErasureCode::encode(std::span<const std::byte* const> data, std::span<std::byte* const> parity,
+                         size_t column_bytes) const {
   TESS_ASSERT(data.size() == static_cast<size_t>(k_) && parity.size() == static_cast<size_t>(m_),
               "encode of {}+{} given {} data and {} parity columns", k_, m_, data.size(),
               parity.size());

@@ -46,8 +46,8 @@ class ErasureCode {
 
   int k_;
   int m_;
-  std::vector<unsigned char> generator_;       // (K+M) x K
-  std::vector<unsigned char> encode_tables_;   // ISA-L expanded tables for the parity rows
+  std::vector<unsigned char> generator_;      // (K+M) x K
+  std::vector<unsigned char> encode_tables_;  // ISA-L expanded tables for the parity rows
 };
 
 }  // namespace tessera

@@ -145,7 +145,8 @@ TEST(ErasureCodeTest, RandomSchemesAndLengthsAgainstReference) {
     std::shuffle(all.begin(), all.end(), random);
     std::vector<int> missing(all.begin(), all.begin() + 1 + random() % m);
     Stripe damaged = stripe;
-    for (int c : missing) std::fill(damaged.columns[c].begin(), damaged.columns[c].end(), std::byte{0});
+    for (int c : missing)
+      std::fill(damaged.columns[c].begin(), damaged.columns[c].end(), std::byte{0});
     auto pointers = damaged.pointers();
     ASSERT_OK(code->reconstruct(pointers, missing, bytes));
     for (int c : missing) ASSERT_EQ(damaged.columns[c], stripe.columns[c]);

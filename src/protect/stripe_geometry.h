@@ -16,8 +16,8 @@ inline constexpr int kMaxDataColumns = 16;
 inline constexpr uint32_t kMaxColumnBlocks = 1024;  // 4 MiB per column.
 
 struct StripeGeometry {
-  int data_columns = 5;     // K
-  int parity_columns = 2;   // M
+  int data_columns = 5;    // K
+  int parity_columns = 2;  // M
   uint32_t column_blocks = 256;
 
   int width() const { return data_columns + parity_columns; }

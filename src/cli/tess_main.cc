@@ -1,0 +1,23 @@
+// tess: the Tessera command line.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/exit_code.h"
+#include "cli/sim_placement.h"
+
+int main(int argc, char** argv) {
+  CLI::App app("tess: operate a Tessera cluster and study its design", "tess");
+  app.require_subcommand(1);
+  tessera::Status result;
+  tessera::cli::add_sim_commands(app, &result);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!result.ok()) {
+    fmt::print(stderr, "tess: {}\n", result.message());
+    return tessera::cli::exit_code(result);
+  }
+  return 0;
+}

@@ -1,0 +1,249 @@
+#include "placement/simulator.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "base/units.h"
+#include "placement/placement.h"
+#include "protect/stripe_geometry.h"
+
+namespace tessera {
+
+namespace {
+
+constexpr uint64_t kDriveCapacityBytes = 8 * 1024 * kGiB;
+constexpr uint64_t kRebuildColumnsPerBackend = 10'000;
+
+struct Cluster {
+  std::vector<DriveInfo> drives;  // Drive id = index + 1.
+  uint32_t drives_per_backend;
+  uint32_t backend_of(DriveId drive) const { return (drive.value() - 1) / drives_per_backend; }
+};
+
+// `backends` backends; backend b lives in failure domain b mod `domains` (or its own if 0).
+Cluster make_cluster(uint32_t backends, uint32_t drives_per_backend, uint32_t domains) {
+  Cluster cluster{{}, drives_per_backend};
+  for (uint32_t b = 0; b < backends; ++b) {
+    uint32_t domain = domains == 0 ? b : b % domains;
+    for (uint32_t j = 0; j < drives_per_backend; ++j) {
+      auto id = static_cast<uint32_t>(cluster.drives.size() + 1);
+      cluster.drives.push_back(
+          DriveInfo{DriveId(id), HostId(b + 1), FailureDomainId(domain + 1), kDriveCapacityBytes});
+    }
+  }
+  return cluster;
+}
+
+// Runs body(first, last, thread_index) over [0, count) split into `threads` ranges.
+template <typename Body>
+void parallel_ranges(uint64_t count, uint32_t threads, Body body) {
+  std::vector<std::thread> workers;
+  for (uint32_t t = 0; t < threads; ++t) {
+    uint64_t first = count * t / threads, last = count * (t + 1) / threads;
+    workers.emplace_back([=, &body] { body(first, last, t); });
+  }
+  for (auto& worker : workers) worker.join();
+}
+
+struct FillAndMovement {
+  std::vector<uint64_t> columns_per_drive;  // Before the addition, by drive index.
+  uint64_t moved = 0;
+  uint64_t moved_to_new = 0;
+};
+
+FillAndMovement fill_and_movement(const Placement& before, const Placement& after,
+                                  uint64_t old_drive_count, const PlacementSimOptions& options) {
+  const int width = options.data_columns + options.parity_columns;
+  std::vector<FillAndMovement> partial(options.threads);
+  parallel_ranges(options.stripes, options.threads, [&](uint64_t first, uint64_t last, uint32_t t) {
+    FillAndMovement& mine = partial[t];
+    mine.columns_per_drive.assign(old_drive_count, 0);
+    std::vector<DriveId> old_columns(width), new_columns(width);
+    for (uint64_t key = first; key < last; ++key) {
+      before.choose(key, old_columns);
+      after.choose(key, new_columns);
+      for (DriveId d : old_columns) ++mine.columns_per_drive[d.value() - 1];
+      for (DriveId d : new_columns) {
+        if (std::find(old_columns.begin(), old_columns.end(), d) != old_columns.end()) continue;
+        ++mine.moved;
+        mine.moved_to_new += d.value() > old_drive_count ? 1 : 0;
+      }
+    }
+  });
+  FillAndMovement total{std::vector<uint64_t>(old_drive_count, 0), 0, 0};
+  for (const auto& p : partial) {
+    for (size_t d = 0; d < old_drive_count; ++d) total.columns_per_drive[d] += p.columns_per_drive[d];
+    total.moved += p.moved;
+    total.moved_to_new += p.moved_to_new;
+  }
+  return total;
+}
+
+struct RebuildCounts {
+  std::vector<uint64_t> reads;   // By backend.
+  std::vector<uint64_t> writes;  // By backend.
+  uint64_t affected = 0;
+  uint64_t losing_2 = 0;
+  uint64_t losing_3 = 0;
+};
+
+// Backend 0 fails (and, for the loss figures, whole failure domains 1 then 2 with it).
+Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement& without_backend0,
+                                     const Cluster& cluster, uint32_t backends,
+                                     const PlacementSimOptions& options) {
+  const int width = options.data_columns + options.parity_columns;
+  int domain0 = placement.domain_index(cluster.drives[0].failure_domain);
+  TESS_ASSERT(domain0 >= 0, "backend 0's domain is not eligible");
+  std::vector<RebuildCounts> partial(options.threads);
+  std::atomic<bool> failed{false};
+  parallel_ranges(options.rebuild_stripes, options.threads,
+                  [&](uint64_t first, uint64_t last, uint32_t t) {
+    RebuildCounts& mine = partial[t];
+    mine.reads.assign(backends, 0);
+    mine.writes.assign(backends, 0);
+    std::vector<DriveId> columns(width);
+    for (uint64_t key = first; key < last; ++key) {
+      if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
+      placement.choose(key, columns);
+      std::vector<uint32_t> domains(width);
+      for (int c = 0; c < width; ++c) domains[c] = cluster.drives[columns[c].value() - 1].failure_domain.value() - 1;
+      bool has1 = std::find(domains.begin(), domains.end(), 1u) != domains.end();
+      bool has2 = std::find(domains.begin(), domains.end(), 2u) != domains.end();
+      mine.losing_2 += has1 ? 1 : 0;
+      mine.losing_3 += has1 && has2 ? 1 : 0;
+      // Backend 0's own column, if this stripe has one there (a domain can hold several backends).
+      int lost = -1;
+      for (int c = 0; c < width; ++c) {
+        if (cluster.backend_of(columns[c]) == 0) lost = c;
+      }
+      if (lost < 0) continue;
+      ++mine.affected;
+      // Read the first K survivors in rank order; write the lost column to its replacement.
+      int read = 0;
+      for (int c = 0; c < width && read < options.data_columns; ++c) {
+        if (c == lost) continue;
+        ++mine.reads[cluster.backend_of(columns[c])];
+        ++read;
+      }
+      auto replacement = without_backend0.replacement(key, columns, lost);
+      if (!replacement.ok()) {
+        failed = true;
+        continue;
+      }
+      ++mine.writes[cluster.backend_of(*replacement)];
+    }
+  });
+  if (failed) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "some stripes of backend 0 have no failure domain left for a replacement");
+  }
+  RebuildCounts total{std::vector<uint64_t>(backends, 0), std::vector<uint64_t>(backends, 0)};
+  for (const auto& p : partial) {
+    for (uint32_t b = 0; b < backends; ++b) {
+      total.reads[b] += p.reads[b];
+      total.writes[b] += p.writes[b];
+    }
+    total.affected += p.affected;
+    total.losing_2 += p.losing_2;
+    total.losing_3 += p.losing_3;
+  }
+  return total;
+}
+
+Status validate(PlacementSimOptions& options) {
+  if (options.backends < 1) return Status(StatusCode::kInvalidArgument, "--backends must be >= 1");
+  if (options.drives_per_backend < 1) {
+    return Status(StatusCode::kInvalidArgument, "--drives-per-backend must be >= 1");
+  }
+  if (options.stripes < 1) return Status(StatusCode::kInvalidArgument, "--stripes must be >= 1");
+  TESS_RETURN_IF_ERROR(
+      (StripeGeometry{options.data_columns, options.parity_columns, 1}.validate()));
+  uint32_t domains = options.failure_domains == 0 ? options.backends
+                                                  : std::min(options.failure_domains, options.backends);
+  int width = options.data_columns + options.parity_columns;
+  if (domains < static_cast<uint32_t>(width) || domains < 3) {
+    return error(StatusCode::kInvalidArgument,
+                 "{}+{} needs at least {} failure domains (and the loss figures 3); there are {}",
+                 options.data_columns, options.parity_columns, width, domains);
+  }
+  if (options.add_backends < 0) {
+    options.add_backends = std::max<int64_t>(1, options.backends / 10);
+  }
+  if (options.rebuild_stripes == 0) {
+    options.rebuild_stripes =
+        std::max(options.stripes, kRebuildColumnsPerBackend * options.backends / width);
+  }
+  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  return Status();
+}
+
+}  // namespace
+
+Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
+  auto start = std::chrono::steady_clock::now();
+  TESS_RETURN_IF_ERROR(validate(options));
+  const uint32_t n = options.backends;
+  const auto x = static_cast<uint32_t>(options.add_backends);
+  const int width = options.data_columns + options.parity_columns;
+  Cluster before_cluster = make_cluster(n, options.drives_per_backend, options.failure_domains);
+  Cluster after_cluster = make_cluster(n + x, options.drives_per_backend, options.failure_domains);
+  TESS_ASSIGN_OR_RETURN(Placement before, Placement::create(before_cluster.drives, width));
+  TESS_ASSIGN_OR_RETURN(Placement after, Placement::create(after_cluster.drives, width));
+
+  PlacementSimReport report;
+  report.options = options;
+  report.failure_domains = static_cast<uint32_t>(before.eligible_domain_count());
+  report.drives = before_cluster.drives.size();
+
+  FillAndMovement fm = fill_and_movement(before, after, before_cluster.drives.size(), options);
+  auto [low, high] = std::minmax_element(fm.columns_per_drive.begin(), fm.columns_per_drive.end());
+  double mean = static_cast<double>(options.stripes) * width / before_cluster.drives.size();
+  report.fill_max_over_mean = static_cast<double>(*high) / mean;
+  report.fill_min_over_mean = static_cast<double>(*low) / mean;
+  double total_columns = static_cast<double>(options.stripes) * width;
+  report.moved_fraction = static_cast<double>(fm.moved) / total_columns;
+  report.ideal_moved_fraction = static_cast<double>(x) / (n + x);
+  report.moved_to_new_fraction =
+      fm.moved == 0 ? 1.0 : static_cast<double>(fm.moved_to_new) / static_cast<double>(fm.moved);
+
+  Cluster failed_cluster = before_cluster;
+  for (uint32_t j = 0; j < options.drives_per_backend; ++j) {
+    failed_cluster.drives[j].state = DriveState::kFailed;
+  }
+  auto without_backend0 = Placement::create(failed_cluster.drives, width);
+  if (!without_backend0.ok()) {
+    return without_backend0.status().with_context("no room to rebuild backend 0");
+  }
+  TESS_ASSIGN_OR_RETURN(RebuildCounts rebuild,
+                        rebuild_counts(before, *without_backend0, before_cluster, n, options));
+  report.rebuild_stripes_affected = rebuild.affected;
+  uint64_t reads = 0, max_reads = 0;
+  for (uint32_t b = 1; b < n; ++b) {
+    report.rebuild_readers += rebuild.reads[b] > 0 ? 1 : 0;
+    report.rebuild_writers += rebuild.writes[b] > 0 ? 1 : 0;
+    report.rebuild_participants += rebuild.reads[b] + rebuild.writes[b] > 0 ? 1 : 0;
+    reads += rebuild.reads[b];
+    max_reads = std::max(max_reads, rebuild.reads[b]);
+  }
+  report.rebuild_participation =
+      n > 1 ? static_cast<double>(report.rebuild_participants) / (n - 1) : 0;
+  report.rebuild_read_max_over_mean =
+      reads == 0 ? 0 : static_cast<double>(max_reads) / (static_cast<double>(reads) / (n - 1));
+  report.stripes_losing_2_domains = rebuild.losing_2;
+  report.stripes_losing_3_domains = rebuild.losing_3;
+  auto population = static_cast<double>(options.rebuild_stripes);
+  report.fraction_losing_2_domains = static_cast<double>(rebuild.losing_2) / population;
+  report.fraction_losing_3_domains = static_cast<double>(rebuild.losing_3) / population;
+  report.data_loss_stripes_3_failures = options.parity_columns < 3 ? rebuild.losing_3 : 0;
+  double f = report.failure_domains;
+  report.expected_fraction_losing_3_domains =
+      static_cast<double>(width) * (width - 1) * (width - 2) / (f * (f - 1) * (f - 2));
+  report.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace tessera
