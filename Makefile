@@ -34,6 +34,7 @@ demo: release
 
 bench: release
 	@./build/release/bench/rpc_bench
+	@./build/release/bench/ec_bench
 
 fuzz-build: deps
 	@cmake --preset fuzz >/dev/null

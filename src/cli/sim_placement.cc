@@ -54,21 +54,21 @@ void print_report(const PlacementSimReport& r) {
   const PlacementSimOptions& o = r.options;
   uint32_t surviving = o.backends - 1;
   fmt::print("Placement of {} stripes ({}+{}) on {} backends: {} failure domains, {} drives\n",
-             o.stripes, o.data_columns, o.parity_columns, o.backends, r.failure_domains,
-             r.drives);
+             o.stripes, o.data_columns, o.parity_columns, o.backends, r.failure_domains, r.drives);
   fmt::print("  fill balance      fullest drive {:.3f} x the mean, emptiest {:.3f} x\n",
              r.fill_max_over_mean, r.fill_min_over_mean);
-  fmt::print("  adding {:<10} {:.2f}% of columns move (ideal {:.2f}%, {:.3f} x ideal); "
-             "{:.1f}% of them onto the new backends\n",
-             o.add_backends, 100 * r.moved_fraction, 100 * r.ideal_moved_fraction,
-             r.moved_fraction / r.ideal_moved_fraction, 100 * r.moved_to_new_fraction);
-  fmt::print("  backend 0 fails   {} of its stripes rebuilt by {} of {} surviving backends "
-             "({:.2f}%): {} read, {} write;\n"
-             "                    the busiest reader reads {:.2f} x the mean "
-             "(population {} stripes)\n",
-             r.rebuild_stripes_affected, r.rebuild_participants, surviving,
-             100 * r.rebuild_participation, r.rebuild_readers, r.rebuild_writers,
-             r.rebuild_read_max_over_mean, o.rebuild_stripes);
+  fmt::print(
+      "  adding {:<10} {:.2f}% of columns move (ideal {:.2f}%, {:.3f} x ideal); "
+      "{:.1f}% of them onto the new backends\n",
+      o.add_backends, 100 * r.moved_fraction, 100 * r.ideal_moved_fraction,
+      r.moved_fraction / r.ideal_moved_fraction, 100 * r.moved_to_new_fraction);
+  fmt::print(
+      "  backend 0 fails   {} of its stripes rebuilt by {} of {} surviving backends "
+      "({:.2f}%): {} read, {} write;\n"
+      "                    the busiest reader reads {:.2f} x the mean "
+      "(population {} stripes)\n",
+      r.rebuild_stripes_affected, r.rebuild_participants, surviving, 100 * r.rebuild_participation,
+      r.rebuild_readers, r.rebuild_writers, r.rebuild_read_max_over_mean, o.rebuild_stripes);
   auto loss = [&](uint64_t stripes, int lost) {
     return stripes > 0 && o.parity_columns < lost ? ", which lose data" : "";
   };
@@ -94,9 +94,9 @@ Status run_single(const SimArgs& args) {
 Status run_sweep(const SimArgs& args) {
   static constexpr uint32_t kSizes[] = {10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
   if (!args.json) {
-    fmt::print("{:>8} {:>9} {:>6} {:>8} {:>8} {:>7} {:>9} {:>8} {:>10} {:>10} {:>6}\n",
-               "backends", "stripes", "fill", "moved%", "ideal%", "x_ideal", "rebuild%",
-               "read_max", "p3_seen", "p3_exact", "secs");
+    fmt::print("{:>8} {:>9} {:>6} {:>8} {:>8} {:>7} {:>9} {:>8} {:>10} {:>10} {:>6}\n", "backends",
+               "stripes", "fill", "moved%", "ideal%", "x_ideal", "rebuild%", "read_max", "p3_seen",
+               "p3_exact", "secs");
   }
   int width = args.options.data_columns + args.options.parity_columns;
   for (uint32_t size : kSizes) {
@@ -109,12 +109,13 @@ Status run_sweep(const SimArgs& args) {
     if (args.json) {
       fmt::print("{}\n", to_json(r).dump());
     } else {
-      fmt::print("{:>8} {:>9} {:>6.3f} {:>8.2f} {:>8.2f} {:>7.3f} {:>9.2f} {:>8.2f} {:>10.2e} "
-                 "{:>10.2e} {:>6.1f}\n",
-                 size, r.options.stripes, r.fill_max_over_mean, 100 * r.moved_fraction,
-                 100 * r.ideal_moved_fraction, r.moved_fraction / r.ideal_moved_fraction,
-                 100 * r.rebuild_participation, r.rebuild_read_max_over_mean,
-                 r.fraction_losing_3_domains, r.expected_fraction_losing_3_domains, r.seconds);
+      fmt::print(
+          "{:>8} {:>9} {:>6.3f} {:>8.2f} {:>8.2f} {:>7.3f} {:>9.2f} {:>8.2f} {:>10.2e} "
+          "{:>10.2e} {:>6.1f}\n",
+          size, r.options.stripes, r.fill_max_over_mean, 100 * r.moved_fraction,
+          100 * r.ideal_moved_fraction, r.moved_fraction / r.ideal_moved_fraction,
+          100 * r.rebuild_participation, r.rebuild_read_max_over_mean, r.fraction_losing_3_domains,
+          r.expected_fraction_losing_3_domains, r.seconds);
     }
     std::fflush(stdout);
   }
@@ -157,9 +158,8 @@ void add_sim_commands(CLI::App& app, Status* result) {
   placement->add_flag("--sweep", args->sweep,
                       "One line per cluster size from 10 to 10,000 backends");
   placement->add_flag("--json", args->json, "Print JSON (one object per line with --sweep)");
-  placement->callback([args, result] {
-    *result = args->sweep ? run_sweep(*args) : run_single(*args);
-  });
+  placement->callback(
+      [args, result] { *result = args->sweep ? run_sweep(*args) : run_single(*args); });
 }
 
 }  // namespace tessera::cli

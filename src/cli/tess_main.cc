@@ -1,6 +1,7 @@
 // tess: the Tessera command line.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 
 #include "cli/exit_code.h"
 #include "cli/sim_placement.h"

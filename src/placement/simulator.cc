@@ -75,7 +75,8 @@ FillAndMovement fill_and_movement(const Placement& before, const Placement& afte
   });
   FillAndMovement total{std::vector<uint64_t>(old_drive_count, 0), 0, 0};
   for (const auto& p : partial) {
-    for (size_t d = 0; d < old_drive_count; ++d) total.columns_per_drive[d] += p.columns_per_drive[d];
+    for (size_t d = 0; d < old_drive_count; ++d)
+      total.columns_per_drive[d] += p.columns_per_drive[d];
     total.moved += p.moved;
     total.moved_to_new += p.moved_to_new;
   }
@@ -99,43 +100,45 @@ Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement
   TESS_ASSERT(domain0 >= 0, "backend 0's domain is not eligible");
   std::vector<RebuildCounts> partial(options.threads);
   std::atomic<bool> failed{false};
-  parallel_ranges(options.rebuild_stripes, options.threads,
-                  [&](uint64_t first, uint64_t last, uint32_t t) {
-    RebuildCounts& mine = partial[t];
-    mine.reads.assign(backends, 0);
-    mine.writes.assign(backends, 0);
-    std::vector<DriveId> columns(width);
-    for (uint64_t key = first; key < last; ++key) {
-      if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
-      placement.choose(key, columns);
-      std::vector<uint32_t> domains(width);
-      for (int c = 0; c < width; ++c) domains[c] = cluster.drives[columns[c].value() - 1].failure_domain.value() - 1;
-      bool has1 = std::find(domains.begin(), domains.end(), 1u) != domains.end();
-      bool has2 = std::find(domains.begin(), domains.end(), 2u) != domains.end();
-      mine.losing_2 += has1 ? 1 : 0;
-      mine.losing_3 += has1 && has2 ? 1 : 0;
-      // Backend 0's own column, if this stripe has one there (a domain can hold several backends).
-      int lost = -1;
-      for (int c = 0; c < width; ++c) {
-        if (cluster.backend_of(columns[c]) == 0) lost = c;
-      }
-      if (lost < 0) continue;
-      ++mine.affected;
-      // Read the first K survivors in rank order; write the lost column to its replacement.
-      int read = 0;
-      for (int c = 0; c < width && read < options.data_columns; ++c) {
-        if (c == lost) continue;
-        ++mine.reads[cluster.backend_of(columns[c])];
-        ++read;
-      }
-      auto replacement = without_backend0.replacement(key, columns, lost);
-      if (!replacement.ok()) {
-        failed = true;
-        continue;
-      }
-      ++mine.writes[cluster.backend_of(*replacement)];
-    }
-  });
+  parallel_ranges(
+      options.rebuild_stripes, options.threads, [&](uint64_t first, uint64_t last, uint32_t t) {
+        RebuildCounts& mine = partial[t];
+        mine.reads.assign(backends, 0);
+        mine.writes.assign(backends, 0);
+        std::vector<DriveId> columns(width);
+        for (uint64_t key = first; key < last; ++key) {
+          if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
+          placement.choose(key, columns);
+          std::vector<uint32_t> domains(width);
+          for (int c = 0; c < width; ++c)
+            domains[c] = cluster.drives[columns[c].value() - 1].failure_domain.value() - 1;
+          bool has1 = std::find(domains.begin(), domains.end(), 1u) != domains.end();
+          bool has2 = std::find(domains.begin(), domains.end(), 2u) != domains.end();
+          mine.losing_2 += has1 ? 1 : 0;
+          mine.losing_3 += has1 && has2 ? 1 : 0;
+          // Backend 0's own column, if this stripe has one there (a domain can hold several
+          // backends).
+          int lost = -1;
+          for (int c = 0; c < width; ++c) {
+            if (cluster.backend_of(columns[c]) == 0) lost = c;
+          }
+          if (lost < 0) continue;
+          ++mine.affected;
+          // Read the first K survivors in rank order; write the lost column to its replacement.
+          int read = 0;
+          for (int c = 0; c < width && read < options.data_columns; ++c) {
+            if (c == lost) continue;
+            ++mine.reads[cluster.backend_of(columns[c])];
+            ++read;
+          }
+          auto replacement = without_backend0.replacement(key, columns, lost);
+          if (!replacement.ok()) {
+            failed = true;
+            continue;
+          }
+          ++mine.writes[cluster.backend_of(*replacement)];
+        }
+      });
   if (failed) {
     return Status(StatusCode::kFailedPrecondition,
                   "some stripes of backend 0 have no failure domain left for a replacement");
@@ -161,8 +164,9 @@ Status validate(PlacementSimOptions& options) {
   if (options.stripes < 1) return Status(StatusCode::kInvalidArgument, "--stripes must be >= 1");
   TESS_RETURN_IF_ERROR(
       (StripeGeometry{options.data_columns, options.parity_columns, 1}.validate()));
-  uint32_t domains = options.failure_domains == 0 ? options.backends
-                                                  : std::min(options.failure_domains, options.backends);
+  uint32_t domains = options.failure_domains == 0
+                         ? options.backends
+                         : std::min(options.failure_domains, options.backends);
   int width = options.data_columns + options.parity_columns;
   if (domains < static_cast<uint32_t>(width) || domains < 3) {
     return error(StatusCode::kInvalidArgument,
@@ -241,8 +245,7 @@ Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
   double f = report.failure_domains;
   report.expected_fraction_losing_3_domains =
       static_cast<double>(width) * (width - 1) * (width - 2) / (f * (f - 1) * (f - 2));
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }
 

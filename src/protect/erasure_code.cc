@@ -48,11 +48,7 @@ void ErasureCode::encode(std::span<const std::byte* const> data, std::span<std::
                  const_cast<unsigned char*>(encode_tables_.data()), in.data(), out.data());
 }
 
-Status ErasureCode::reconstruct(std::span<std::byte* const> columns, std::span<const int> missing,
-                                size_t column_bytes) const {
-  TESS_ASSERT(columns.size() == static_cast<size_t>(width()), "reconstruct given {} columns of {}",
-              columns.size(), width());
-  if (missing.empty()) return Status();
+Result<DecodePlan> ErasureCode::plan_reconstruct(std::span<const int> missing) const {
   if (missing.size() > static_cast<size_t>(m_)) {
     return error(StatusCode::kInvalidArgument, "{} columns missing, {}+{} recovers at most {}",
                  missing.size(), k_, m_, m_);
@@ -64,38 +60,56 @@ Status ErasureCode::reconstruct(std::span<std::byte* const> columns, std::span<c
     }
     is_missing[index] = true;
   }
+  DecodePlan plan;
+  plan.k_ = k_;
+  plan.width_ = width();
+  plan.missing_.assign(missing.begin(), missing.end());
   // The first K surviving columns and the rows of the generator that produced them.
-  std::array<unsigned char*, kMaxData> survivors{};
   std::vector<unsigned char> survivor_rows(static_cast<size_t>(k_ * k_));
-  for (int column = 0, found = 0; found < k_; ++column) {
+  for (int column = 0; static_cast<int>(plan.survivors_.size()) < k_; ++column) {
     if (is_missing[column]) continue;
-    survivors[found] = bytes(columns[column]);
-    std::copy_n(generator_.begin() + column * k_, k_, survivor_rows.begin() + found * k_);
-    ++found;
+    std::copy_n(generator_.begin() + column * k_, k_,
+                survivor_rows.begin() + static_cast<long>(plan.survivors_.size()) * k_);
+    plan.survivors_.push_back(column);
   }
   std::vector<unsigned char> inverse(static_cast<size_t>(k_ * k_));
   int singular = gf_invert_matrix(survivor_rows.data(), inverse.data(), k_);
   TESS_ASSERT(singular == 0, "a Cauchy submatrix of {}+{} was singular", k_, m_);
   // Row for a missing column: (its generator row) x inverse, i.e. how to get it from survivors.
-  size_t count = missing.size();
-  std::vector<unsigned char> decode_rows(count * k_);
-  std::array<unsigned char*, kMaxParity> outputs{};
-  for (size_t i = 0; i < count; ++i) {
-    int column = missing[i];
-    outputs[i] = bytes(columns[column]);
+  std::vector<unsigned char> decode_rows(missing.size() * k_);
+  for (size_t i = 0; i < missing.size(); ++i) {
     for (int j = 0; j < k_; ++j) {
       unsigned char sum = 0;
       for (int l = 0; l < k_; ++l) {
-        sum ^= gf_mul(generator_[column * k_ + l], inverse[l * k_ + j]);
+        sum ^= gf_mul(generator_[missing[i] * k_ + l], inverse[l * k_ + j]);
       }
       decode_rows[i * k_ + j] = sum;
     }
   }
-  std::vector<unsigned char> tables(kTableBytesPerCoefficient * k_ * count);
-  ec_init_tables(k_, static_cast<int>(count), decode_rows.data(), tables.data());
-  ec_encode_data(static_cast<int>(column_bytes), k_, static_cast<int>(count), tables.data(),
-                 survivors.data(), outputs.data());
+  plan.tables_.resize(kTableBytesPerCoefficient * k_ * missing.size());
+  if (!missing.empty()) {
+    ec_init_tables(k_, static_cast<int>(missing.size()), decode_rows.data(), plan.tables_.data());
+  }
+  return plan;
+}
+
+Status ErasureCode::reconstruct(std::span<std::byte* const> columns, std::span<const int> missing,
+                                size_t column_bytes) const {
+  TESS_ASSIGN_OR_RETURN(DecodePlan plan, plan_reconstruct(missing));
+  plan.apply(columns, column_bytes);
   return Status();
+}
+
+void DecodePlan::apply(std::span<std::byte* const> columns, size_t column_bytes) const {
+  TESS_ASSERT(columns.size() == static_cast<size_t>(width_), "plan for {} columns given {}", width_,
+              columns.size());
+  if (missing_.empty()) return;
+  std::array<unsigned char*, kMaxData> inputs{};
+  std::array<unsigned char*, kMaxParity> outputs{};
+  for (int i = 0; i < k_; ++i) inputs[i] = bytes(columns[survivors_[i]]);
+  for (size_t i = 0; i < missing_.size(); ++i) outputs[i] = bytes(columns[missing_[i]]);
+  ec_encode_data(static_cast<int>(column_bytes), k_, static_cast<int>(missing_.size()),
+                 const_cast<unsigned char*>(tables_.data()), inputs.data(), outputs.data());
 }
 
 }  // namespace tessera

@@ -16,6 +16,26 @@
 
 namespace tessera {
 
+// How to rebuild one set of missing columns: the decoding tables, computed once and applied to
+// any number of stripes or row ranges with the same columns missing (a rebuild meets the same few
+// patterns over and over). Immutable; thread-safe.
+class DecodePlan {
+ public:
+  const std::vector<int>& missing() const { return missing_; }
+  // Recomputes the missing columns of one stripe. `columns` holds all K+M column pointers; the
+  // missing ones are outputs, and K of the others (the first K not missing) are read.
+  // REQUIRES: columns.size() == K+M of the code that made the plan.
+  void apply(std::span<std::byte* const> columns, size_t column_bytes) const;
+
+ private:
+  friend class ErasureCode;
+  int k_ = 0;
+  int width_ = 0;
+  std::vector<int> missing_;
+  std::vector<int> survivors_;         // The K columns read, in order.
+  std::vector<unsigned char> tables_;  // ISA-L expanded tables, missing x K coefficients.
+};
+
 class ErasureCode {
  public:
   // REQUIRES nothing; returns kInvalidArgument unless 1 <= K <= 32 and 1 <= M <= 8 (the cluster's
@@ -31,10 +51,11 @@ class ErasureCode {
   void encode(std::span<const std::byte* const> data, std::span<std::byte* const> parity,
               size_t column_bytes) const;
 
-  // Recomputes the columns listed in `missing` (indexes 0..K+M-1: data first, then parity) from the
-  // others. `columns` holds all K+M column pointers; those in `missing` are outputs, the rest
-  // inputs (only K of them are read). Returns kInvalidArgument if more than M are missing or an
-  // index is out of range or repeated.
+  // The plan to recompute the columns listed in `missing` (indexes 0..K+M-1: data first, then
+  // parity). kInvalidArgument if more than M are missing or an index is out of range or repeated.
+  Result<DecodePlan> plan_reconstruct(std::span<const int> missing) const;
+
+  // plan_reconstruct(missing) applied once: recomputes the missing columns of one stripe.
   Status reconstruct(std::span<std::byte* const> columns, std::span<const int> missing,
                      size_t column_bytes) const;
 

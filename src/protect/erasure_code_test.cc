@@ -197,3 +197,29 @@ TEST(BlockChecksumsTest, DetectsAndNamesTheBadBlock) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+TEST(ErasureCodeTest, OnePlanServesManyStripes) {
+  auto code = ErasureCode::create(8, 2);
+  ASSERT_OK(code);
+  std::vector<int> missing = {3, 9};
+  auto plan = code->plan_reconstruct(missing);
+  ASSERT_OK(plan);
+  EXPECT_EQ(plan->missing(), missing);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    const Stripe original = encoded_stripe(*code, kBlockSize, seed);
+    Stripe damaged = original;
+    for (int c : missing)
+      std::fill(damaged.columns[c].begin(), damaged.columns[c].end(), std::byte{0});
+    auto pointers = damaged.pointers();
+    plan->apply(pointers, kBlockSize);
+    for (int c : missing) ASSERT_EQ(damaged.columns[c], original.columns[c]) << seed;
+  }
+  std::vector<int> too_many = {0, 1, 2};
+  EXPECT_EQ(code->plan_reconstruct(too_many).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tessera
