@@ -77,22 +77,26 @@ SchemeFigures bench_scheme(int k, int m, size_t column_bytes, double seconds,
   std::vector<unsigned char> tables(32 * k * m);
   std::vector<unsigned char> generator(code->generator().begin(), code->generator().end());
   ec_init_tables(k, m, generator.data() + k * k, tables.data());
-  double raw_encode = rate(seconds, [&] {
-    ec_encode_data(static_cast<int>(column_bytes), k, m, tables.data(), columns.raw(),
-                   columns.raw() + k);
-  }) * stripe_gb;
+  double raw_encode = rate(seconds,
+                           [&] {
+                             ec_encode_data(static_cast<int>(column_bytes), k, m, tables.data(),
+                                            columns.raw(), columns.raw() + k);
+                           }) *
+                      stripe_gb;
 
   // Lose the first m data columns; survivors are columns m .. m+k-1.
   std::vector<int> missing(m);
   for (int i = 0; i < m; ++i) missing[i] = i;
   auto plan = code->plan_reconstruct(missing);
   TESS_ASSERT(plan.ok(), "{}", plan.status());
-  double ours_rebuild = rate(seconds, [&] { plan->apply(columns.pointers, column_bytes); }) *
-                        stripe_gb;
-  double one_shot = rate(seconds, [&] {
-    Status s = code->reconstruct(columns.pointers, missing, column_bytes);
-    TESS_ASSERT(s.ok(), "{}", s);
-  }) * stripe_gb;
+  double ours_rebuild =
+      rate(seconds, [&] { plan->apply(columns.pointers, column_bytes); }) * stripe_gb;
+  double one_shot = rate(seconds,
+                         [&] {
+                           Status s = code->reconstruct(columns.pointers, missing, column_bytes);
+                           TESS_ASSERT(s.ok(), "{}", s);
+                         }) *
+                    stripe_gb;
   std::vector<unsigned char> survivor_rows(k * k), inverse(k * k), decode(m * k);
   for (int r = 0; r < k; ++r) {
     std::memcpy(&survivor_rows[r * k], &generator[(m + r) * k], k);
@@ -101,10 +105,13 @@ SchemeFigures bench_scheme(int k, int m, size_t column_bytes, double seconds,
   for (int i = 0; i < m; ++i) std::memcpy(&decode[i * k], &inverse[i * k], k);  // Data rows.
   std::vector<unsigned char> decode_tables(32 * k * m);
   ec_init_tables(k, m, decode.data(), decode_tables.data());
-  double raw_rebuild = rate(seconds, [&] {
-    ec_encode_data(static_cast<int>(column_bytes), k, m, decode_tables.data(), columns.raw() + m,
-                   columns.raw());
-  }) * stripe_gb;
+  double raw_rebuild =
+      rate(seconds,
+           [&] {
+             ec_encode_data(static_cast<int>(column_bytes), k, m, decode_tables.data(),
+                            columns.raw() + m, columns.raw());
+           }) *
+      stripe_gb;
 
   std::string scheme = fmt::format("{}p{}", k, m);
   report.add("encode_" + scheme + "_gb_per_s", ours_encode, "ours");
