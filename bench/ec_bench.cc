@@ -49,7 +49,7 @@ double rate(double seconds, Body body) {
 struct Columns {
   std::vector<std::vector<std::byte>> storage;
   std::vector<std::byte*> pointers;
-  Columns(int count, size_t bytes) : storage(count, std::vector<std::byte>(bytes)) {
+  Columns(size_t count, size_t bytes) : storage(count, std::vector<std::byte>(bytes)) {
     std::mt19937_64 random(count);
     for (auto& column : storage) {
       for (auto& b : column) b = std::byte(random());
@@ -64,29 +64,30 @@ struct SchemeFigures {
   double reconstruct_ratio;
 };
 
-SchemeFigures bench_scheme(int k, int m, size_t column_bytes, double seconds,
+SchemeFigures bench_scheme(size_t k, size_t m, size_t column_bytes, double seconds,
                            bench::Report& report) {
-  auto code = ErasureCode::create(k, m);
+  const int ki = static_cast<int>(k), mi = static_cast<int>(m),
+            len = static_cast<int>(column_bytes);
+  auto code = ErasureCode::create(ki, mi);
   TESS_ASSERT(code.ok(), "{}", code.status());
   Columns columns(k + m, column_bytes);
-  const double stripe_gb = static_cast<double>(k) * column_bytes / 1e9;
-  std::vector<const std::byte*> data(columns.pointers.begin(), columns.pointers.begin() + k);
+  const double stripe_gb = static_cast<double>(k * column_bytes) / 1e9;
+  std::vector<const std::byte*> data(columns.pointers.begin(),
+                                     columns.pointers.begin() + static_cast<std::ptrdiff_t>(k));
   std::span<std::byte* const> parity(columns.pointers.data() + k, m);
 
   double ours_encode = rate(seconds, [&] { code->encode(data, parity, column_bytes); }) * stripe_gb;
   std::vector<unsigned char> tables(32 * k * m);
   std::vector<unsigned char> generator(code->generator().begin(), code->generator().end());
-  ec_init_tables(k, m, generator.data() + k * k, tables.data());
-  double raw_encode = rate(seconds,
-                           [&] {
-                             ec_encode_data(static_cast<int>(column_bytes), k, m, tables.data(),
-                                            columns.raw(), columns.raw() + k);
-                           }) *
-                      stripe_gb;
+  ec_init_tables(ki, mi, generator.data() + k * k, tables.data());
+  double raw_encode =
+      rate(seconds,
+           [&] { ec_encode_data(len, ki, mi, tables.data(), columns.raw(), columns.raw() + k); }) *
+      stripe_gb;
 
   // Lose the first m data columns; survivors are columns m .. m+k-1.
   std::vector<int> missing(m);
-  for (int i = 0; i < m; ++i) missing[i] = i;
+  for (size_t i = 0; i < m; ++i) missing[i] = static_cast<int>(i);
   auto plan = code->plan_reconstruct(missing);
   TESS_ASSERT(plan.ok(), "{}", plan.status());
   double ours_rebuild =
@@ -98,18 +99,17 @@ SchemeFigures bench_scheme(int k, int m, size_t column_bytes, double seconds,
                          }) *
                     stripe_gb;
   std::vector<unsigned char> survivor_rows(k * k), inverse(k * k), decode(m * k);
-  for (int r = 0; r < k; ++r) {
+  for (size_t r = 0; r < k; ++r) {
     std::memcpy(&survivor_rows[r * k], &generator[(m + r) * k], k);
   }
-  gf_invert_matrix(survivor_rows.data(), inverse.data(), k);
-  for (int i = 0; i < m; ++i) std::memcpy(&decode[i * k], &inverse[i * k], k);  // Data rows.
+  gf_invert_matrix(survivor_rows.data(), inverse.data(), ki);
+  for (size_t i = 0; i < m; ++i) std::memcpy(&decode[i * k], &inverse[i * k], k);  // Data rows.
   std::vector<unsigned char> decode_tables(32 * k * m);
-  ec_init_tables(k, m, decode.data(), decode_tables.data());
+  ec_init_tables(ki, mi, decode.data(), decode_tables.data());
   double raw_rebuild =
       rate(seconds,
            [&] {
-             ec_encode_data(static_cast<int>(column_bytes), k, m, decode_tables.data(),
-                            columns.raw() + m, columns.raw());
+             ec_encode_data(len, ki, mi, decode_tables.data(), columns.raw() + m, columns.raw());
            }) *
       stripe_gb;
 
@@ -143,7 +143,7 @@ int run(size_t column_bytes, double seconds) {
              seconds);
   bench::Report report("ec");
   double encode_min = 1e9, reconstruct_min = 1e9;
-  for (auto [k, m] : {std::pair{4, 2}, {5, 2}, {8, 2}, {16, 4}}) {
+  for (auto [k, m] : {std::pair<size_t, size_t>{4, 2}, {5, 2}, {8, 2}, {16, 4}}) {
     SchemeFigures f = bench_scheme(k, m, column_bytes, seconds, report);
     encode_min = std::min(encode_min, f.encode_ratio);
     reconstruct_min = std::min(reconstruct_min, f.reconstruct_ratio);

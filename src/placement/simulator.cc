@@ -14,7 +14,7 @@ namespace tessera {
 
 namespace {
 
-constexpr uint64_t kDriveCapacityBytes = 8 * 1024 * kGiB;
+constexpr uint64_t kDriveCapacityBytes = uint64_t{8} * 1024 * kGiB;
 constexpr uint64_t kRebuildColumnsPerBackend = 10'000;
 
 struct Cluster {
@@ -204,7 +204,8 @@ Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
 
   FillAndMovement fm = fill_and_movement(before, after, before_cluster.drives.size(), options);
   auto [low, high] = std::minmax_element(fm.columns_per_drive.begin(), fm.columns_per_drive.end());
-  double mean = static_cast<double>(options.stripes) * width / before_cluster.drives.size();
+  double mean = static_cast<double>(options.stripes) * width /
+                static_cast<double>(before_cluster.drives.size());
   report.fill_max_over_mean = static_cast<double>(*high) / mean;
   report.fill_min_over_mean = static_cast<double>(*low) / mean;
   double total_columns = static_cast<double>(options.stripes) * width;

@@ -29,10 +29,11 @@ Result<ErasureCode> ErasureCode::create(int data_columns, int parity_columns) {
 ErasureCode::ErasureCode(int k, int m)
     : k_(k),
       m_(m),
-      generator_(static_cast<size_t>((k + m) * k)),
-      encode_tables_(kTableBytesPerCoefficient * k * m) {
+      generator_(static_cast<size_t>(k + m) * static_cast<size_t>(k)),
+      encode_tables_(kTableBytesPerCoefficient * static_cast<size_t>(k) * static_cast<size_t>(m)) {
   gf_gen_cauchy1_matrix(generator_.data(), k + m, k);
-  ec_init_tables(k, m, generator_.data() + k * k, encode_tables_.data());
+  ec_init_tables(k, m, generator_.data() + static_cast<size_t>(k) * static_cast<size_t>(k),
+                 encode_tables_.data());
 }
 
 void ErasureCode::encode(std::span<const std::byte* const> data, std::span<std::byte* const> parity,
@@ -60,33 +61,32 @@ Result<DecodePlan> ErasureCode::plan_reconstruct(std::span<const int> missing) c
     }
     is_missing[index] = true;
   }
+  const auto k = static_cast<size_t>(k_);
   DecodePlan plan;
   plan.k_ = k_;
   plan.width_ = width();
   plan.missing_.assign(missing.begin(), missing.end());
   // The first K surviving columns and the rows of the generator that produced them.
-  std::vector<unsigned char> survivor_rows(static_cast<size_t>(k_ * k_));
-  for (int column = 0; static_cast<int>(plan.survivors_.size()) < k_; ++column) {
+  std::vector<unsigned char> survivor_rows(k * k);
+  for (size_t column = 0; plan.survivors_.size() < k; ++column) {
     if (is_missing[column]) continue;
-    std::copy_n(generator_.begin() + column * k_, k_,
-                survivor_rows.begin() + static_cast<long>(plan.survivors_.size()) * k_);
-    plan.survivors_.push_back(column);
+    std::copy_n(&generator_[column * k], k, &survivor_rows[plan.survivors_.size() * k]);
+    plan.survivors_.push_back(static_cast<int>(column));
   }
-  std::vector<unsigned char> inverse(static_cast<size_t>(k_ * k_));
+  std::vector<unsigned char> inverse(k * k);
   int singular = gf_invert_matrix(survivor_rows.data(), inverse.data(), k_);
   TESS_ASSERT(singular == 0, "a Cauchy submatrix of {}+{} was singular", k_, m_);
   // Row for a missing column: (its generator row) x inverse, i.e. how to get it from survivors.
-  std::vector<unsigned char> decode_rows(missing.size() * k_);
+  std::vector<unsigned char> decode_rows(missing.size() * k);
   for (size_t i = 0; i < missing.size(); ++i) {
-    for (int j = 0; j < k_; ++j) {
+    const unsigned char* row = &generator_[static_cast<size_t>(missing[i]) * k];
+    for (size_t j = 0; j < k; ++j) {
       unsigned char sum = 0;
-      for (int l = 0; l < k_; ++l) {
-        sum ^= gf_mul(generator_[missing[i] * k_ + l], inverse[l * k_ + j]);
-      }
-      decode_rows[i * k_ + j] = sum;
+      for (size_t l = 0; l < k; ++l) sum ^= gf_mul(row[l], inverse[l * k + j]);
+      decode_rows[i * k + j] = sum;
     }
   }
-  plan.tables_.resize(kTableBytesPerCoefficient * k_ * missing.size());
+  plan.tables_.resize(kTableBytesPerCoefficient * k * missing.size());
   if (!missing.empty()) {
     ec_init_tables(k_, static_cast<int>(missing.size()), decode_rows.data(), plan.tables_.data());
   }

@@ -103,7 +103,9 @@ void for_each_erasure(int width, int m, Visit visit) {
 }
 
 TEST(ErasureCodeTest, EveryErasurePatternReconstructs) {
-  for (auto [k, m] : {std::pair{3, 2}, {4, 2}, {5, 2}, {8, 2}, {16, 2}, {3, 4}, {6, 4}, {16, 4}}) {
+  for (auto [scheme_k, scheme_m] :
+       {std::pair{3, 2}, {4, 2}, {5, 2}, {8, 2}, {16, 2}, {3, 4}, {6, 4}, {16, 4}}) {
+    const int k = scheme_k, m = scheme_m;  // Lambdas cannot capture structured bindings in C++20.
     auto code = ErasureCode::create(k, m);
     ASSERT_OK(code);
     const Stripe original = encoded_stripe(*code, 2 * kBlockSize, 7 * k + m);
@@ -143,7 +145,8 @@ TEST(ErasureCodeTest, RandomSchemesAndLengthsAgainstReference) {
     std::vector<int> all(k + m);
     std::iota(all.begin(), all.end(), 0);
     std::shuffle(all.begin(), all.end(), random);
-    std::vector<int> missing(all.begin(), all.begin() + 1 + random() % m);
+    auto lost = static_cast<std::ptrdiff_t>(1 + random() % m);
+    std::vector<int> missing(all.begin(), all.begin() + lost);
     Stripe damaged = stripe;
     for (int c : missing)
       std::fill(damaged.columns[c].begin(), damaged.columns[c].end(), std::byte{0});
