@@ -52,6 +52,25 @@ void add_test_handlers(RpcServer& server, TestService& service) {
   server.register_handler(kFail, std::bind_front(&TestService::fail, &service));
 }
 
+// A started server with the test handlers and a client of it, on the given executor. The server
+// must be shut down (co_await server.shutdown(...)) before the Loopback is destroyed.
+struct Loopback {
+  Loopback(const Executor& executor, const ServerOptions& options,
+           const ClientOptions& client_options = {})
+      : server(executor, options), client(executor, "127.0.0.1", start(), client_options) {}
+  TestService service;
+  RpcServer server;
+  RpcClient client;
+
+ private:
+  uint16_t start() {
+    add_test_handlers(server, service);
+    Status started = server.start();
+    TESS_ASSERT(started.ok(), "test server: {}", started);
+    return server.port();
+  }
+};
+
 proto::PingRequest ping_of(uint64_t nonce, bool echo = false) {
   proto::PingRequest ping;
   ping.set_nonce(nonce);
@@ -96,11 +115,8 @@ TEST(RpcTest, PingEchoesPayloadIntact) { run_task(ping_echo_scenario()); }
 
 Task<void> errors_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options());
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port());
+  Loopback net(executor, server_options());
+  auto& [service, server, client] = net;
   auto failed = co_await client.call(kFail, "", Buffer(), CallOptions{});
   EXPECT_EQ(failed.status(), error(StatusCode::kNoSpace, "drive 4 is full"));
   auto unknown = co_await client.call(4242, "", Buffer(), CallOptions{});
@@ -117,11 +133,8 @@ TEST(RpcTest, HandlerErrorsReachTheCaller) { run_task(errors_scenario()); }
 
 Task<void> deadline_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options());
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port());
+  Loopback net(executor, server_options());
+  auto& [service, server, client] = net;
   auto start = std::chrono::steady_clock::now();
   auto late = co_await slow_call(client, 300, CallOptions{.timeout = 30ms});
   EXPECT_EQ(late.status().code(), StatusCode::kDeadlineExceeded);
@@ -138,11 +151,8 @@ TEST(RpcTest, DeadlineBoundsEveryCall) { run_task(deadline_scenario()); }
 
 Task<void> busy_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options(/*max_in_flight=*/2));
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port());
+  Loopback net(executor, server_options(/*max_in_flight=*/2));
+  auto& [service, server, client] = net;
   std::vector<Result<Reply>> results(4);
   for (auto& result : results) {
     spawn_detached(executor, store_into(slow_call(client, 100, {}), &result), "call");
@@ -172,11 +182,8 @@ TEST(RpcTest, ServerShedsLoadBeyondItsBound) { run_task(busy_scenario()); }
 
 Task<void> client_bound_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options());
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port(), ClientOptions{.max_in_flight_calls = 2});
+  Loopback net(executor, server_options(), ClientOptions{.max_in_flight_calls = 2});
+  auto& [service, server, client] = net;
   std::vector<Result<Reply>> results(6);
   for (auto& result : results) {
     spawn_detached(executor, store_into(slow_call(client, 30, {}), &result), "call");
@@ -195,11 +202,8 @@ TEST(RpcTest, ClientBoundsCallsInFlight) { run_task(client_bound_scenario()); }
 
 Task<void> pipelining_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options(1000));
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port());
+  Loopback net(executor, server_options(1000));
+  auto& [service, server, client] = net;
   std::vector<Result<Reply>> results(200);
   for (size_t i = 0; i < results.size(); ++i) {
     spawn_detached(executor, store_into(slow_call(client, 10, {}), &results[i]), "call");
@@ -288,11 +292,8 @@ TEST(RpcTest, OversizeFrameIsRefused) { run_task(oversize_scenario()); }
 
 Task<void> shutdown_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
-  TestService service;
-  RpcServer server(executor, server_options());
-  add_test_handlers(server, service);
-  CO_ASSERT_OK(server.start());
-  RpcClient client(executor, "127.0.0.1", server.port());
+  Loopback net(executor, server_options());
+  auto& [service, server, client] = net;
   Result<Reply> in_flight;
   spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight), "call");
   co_await settle(20ms);
