@@ -41,6 +41,7 @@ nlohmann::json to_json(const PlacementSimReport& r) {
           {"rebuild_participants", r.rebuild_participants},
           {"rebuild_participation", r.rebuild_participation},
           {"rebuild_read_max_over_mean", r.rebuild_read_max_over_mean},
+          {"failed_domains", o.failed_domains},
           {"stripes_losing_2_domains", r.stripes_losing_2_domains},
           {"stripes_losing_3_domains", r.stripes_losing_3_domains},
           {"fraction_losing_2_domains", r.fraction_losing_2_domains},
@@ -72,11 +73,12 @@ void print_report(const PlacementSimReport& r) {
   auto loss = [&](uint64_t stripes, int lost) {
     return stripes > 0 && o.parity_columns < lost ? ", which lose data" : "";
   };
-  fmt::print("  2 domains fail    {} stripes ({:.2e} of all) lose 2 columns{}\n",
-             r.stripes_losing_2_domains, r.fraction_losing_2_domains,
+  const auto& failed = o.failed_domains;
+  fmt::print("  domains {},{} fail {} stripes ({:.2e} of all) lose 2 columns{}\n", failed[0],
+             failed[1], r.stripes_losing_2_domains, r.fraction_losing_2_domains,
              loss(r.stripes_losing_2_domains, 2));
-  fmt::print("  3 domains fail    {} stripes ({:.2e} of all; expected {:.2e}) lose 3 columns{}\n",
-             r.stripes_losing_3_domains, r.fraction_losing_3_domains,
+  fmt::print("  and {} too       {} stripes ({:.2e} of all; expected {:.2e}) lose 3 columns{}\n",
+             failed[2], r.stripes_losing_3_domains, r.fraction_losing_3_domains,
              r.expected_fraction_losing_3_domains, loss(r.stripes_losing_3_domains, 3));
   fmt::print("  took {:.1f} s\n", r.seconds);
 }
@@ -155,6 +157,12 @@ void add_sim_commands(CLI::App& app, Status* result) {
                         "Stripe population for the rebuild and loss figures "
                         "(default: 10,000 columns per backend)");
   placement->add_option("--threads", o.threads, "Worker threads (default: one per core)");
+  placement
+      ->add_option(
+          "--failed-domains", o.failed_domains,
+          "Three failure domains (0-based) whose concurrent failure the loss figures count")
+      ->capture_default_str()
+      ->delimiter(',');
   placement->add_flag("--sweep", args->sweep,
                       "One line per cluster size from 10 to 10,000 backends");
   placement->add_flag("--json", args->json, "Print JSON (one object per line with --sweep)");

@@ -87,11 +87,51 @@ struct RebuildCounts {
   std::vector<uint64_t> reads;   // By backend.
   std::vector<uint64_t> writes;  // By backend.
   uint64_t affected = 0;
+};
+
+// 0-based domain number of a drive (domain ids are number + 1, see make_cluster).
+uint32_t domain_number(const Cluster& cluster, DriveId drive) {
+  return cluster.drives[drive.value() - 1].failure_domain.value() - 1;
+}
+
+struct LossCounts {
   uint64_t losing_2 = 0;
   uint64_t losing_3 = 0;
 };
 
-// Backend 0 fails (and, for the loss figures, whole failure domains 1 then 2 with it).
+// Of the population, the stripes with columns in failed[0] and failed[1], and in all three.
+LossCounts loss_counts(const Placement& placement, const Cluster& cluster,
+                       const PlacementSimOptions& options) {
+  const int width = options.data_columns + options.parity_columns;
+  const auto& failed = options.failed_domains;
+  int first = placement.domain_index(FailureDomainId(failed[0] + 1));
+  TESS_ASSERT(first >= 0, "failed domain {} is not eligible", failed[0]);
+  std::vector<LossCounts> partial(options.threads);
+  parallel_ranges(options.rebuild_stripes, options.threads,
+                  [&](uint64_t begin, uint64_t end, uint32_t t) {
+                    std::vector<DriveId> columns(width);
+                    for (uint64_t key = begin; key < end; ++key) {
+                      if (!placement.chooses_domain(key, static_cast<size_t>(first))) continue;
+                      placement.choose(key, columns);
+                      bool has[2] = {false, false};
+                      for (DriveId d : columns) {
+                        uint32_t domain = domain_number(cluster, d);
+                        has[0] |= domain == failed[1];
+                        has[1] |= domain == failed[2];
+                      }
+                      partial[t].losing_2 += has[0] ? 1 : 0;
+                      partial[t].losing_3 += has[0] && has[1] ? 1 : 0;
+                    }
+                  });
+  LossCounts total;
+  for (const auto& p : partial) {
+    total.losing_2 += p.losing_2;
+    total.losing_3 += p.losing_3;
+  }
+  return total;
+}
+
+// Backend 0 fails: who reads the surviving columns of its stripes and who takes the lost ones.
 Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement& without_backend0,
                                      const Cluster& cluster, uint32_t backends,
                                      const PlacementSimOptions& options) {
@@ -100,45 +140,39 @@ Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement
   TESS_ASSERT(domain0 >= 0, "backend 0's domain is not eligible");
   std::vector<RebuildCounts> partial(options.threads);
   std::atomic<bool> failed{false};
-  parallel_ranges(
-      options.rebuild_stripes, options.threads, [&](uint64_t first, uint64_t last, uint32_t t) {
-        RebuildCounts& mine = partial[t];
-        mine.reads.assign(backends, 0);
-        mine.writes.assign(backends, 0);
-        std::vector<DriveId> columns(width);
-        for (uint64_t key = first; key < last; ++key) {
-          if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
-          placement.choose(key, columns);
-          std::vector<uint32_t> domains(width);
-          for (int c = 0; c < width; ++c)
-            domains[c] = cluster.drives[columns[c].value() - 1].failure_domain.value() - 1;
-          bool has1 = std::find(domains.begin(), domains.end(), 1u) != domains.end();
-          bool has2 = std::find(domains.begin(), domains.end(), 2u) != domains.end();
-          mine.losing_2 += has1 ? 1 : 0;
-          mine.losing_3 += has1 && has2 ? 1 : 0;
-          // Backend 0's own column, if this stripe has one there (a domain can hold several
-          // backends).
-          int lost = -1;
-          for (int c = 0; c < width; ++c) {
-            if (cluster.backend_of(columns[c]) == 0) lost = c;
-          }
-          if (lost < 0) continue;
-          ++mine.affected;
-          // Read the first K survivors in rank order; write the lost column to its replacement.
-          int read = 0;
-          for (int c = 0; c < width && read < options.data_columns; ++c) {
-            if (c == lost) continue;
-            ++mine.reads[cluster.backend_of(columns[c])];
-            ++read;
-          }
-          auto replacement = without_backend0.replacement(key, columns, lost);
-          if (!replacement.ok()) {
-            failed = true;
-            continue;
-          }
-          ++mine.writes[cluster.backend_of(*replacement)];
-        }
-      });
+  parallel_ranges(options.rebuild_stripes, options.threads,
+                  [&](uint64_t first, uint64_t last, uint32_t t) {
+                    RebuildCounts& mine = partial[t];
+                    mine.reads.assign(backends, 0);
+                    mine.writes.assign(backends, 0);
+                    std::vector<DriveId> columns(width);
+                    for (uint64_t key = first; key < last; ++key) {
+                      if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
+                      placement.choose(key, columns);
+                      // Backend 0's own column, if this stripe has one there (a domain can hold
+                      // several backends).
+                      int lost = -1;
+                      for (int c = 0; c < width; ++c) {
+                        if (cluster.backend_of(columns[c]) == 0) lost = c;
+                      }
+                      if (lost < 0) continue;
+                      ++mine.affected;
+                      // Read the first K survivors in rank order; write the lost column to its
+                      // replacement.
+                      int read = 0;
+                      for (int c = 0; c < width && read < options.data_columns; ++c) {
+                        if (c == lost) continue;
+                        ++mine.reads[cluster.backend_of(columns[c])];
+                        ++read;
+                      }
+                      auto replacement = without_backend0.replacement(key, columns, lost);
+                      if (!replacement.ok()) {
+                        failed = true;
+                        continue;
+                      }
+                      ++mine.writes[cluster.backend_of(*replacement)];
+                    }
+                  });
   if (failed) {
     return Status(StatusCode::kFailedPrecondition,
                   "some stripes of backend 0 have no failure domain left for a replacement");
@@ -150,8 +184,6 @@ Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement
       total.writes[b] += p.writes[b];
     }
     total.affected += p.affected;
-    total.losing_2 += p.losing_2;
-    total.losing_3 += p.losing_3;
   }
   return total;
 }
@@ -181,6 +213,18 @@ Status validate(PlacementSimOptions& options) {
         std::max(options.stripes, kRebuildColumnsPerBackend * options.backends / width);
   }
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  const auto& failed = options.failed_domains;
+  for (size_t i = 0; i < failed.size(); ++i) {
+    if (failed[i] >= domains) {
+      return error(StatusCode::kInvalidArgument, "failed domain {} does not exist (0 to {})",
+                   failed[i], domains - 1);
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (failed[i] == failed[j]) {
+        return error(StatusCode::kInvalidArgument, "failed domain {} is named twice", failed[i]);
+      }
+    }
+  }
   return Status();
 }
 
@@ -237,12 +281,13 @@ Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
       n > 1 ? static_cast<double>(report.rebuild_participants) / (n - 1) : 0;
   report.rebuild_read_max_over_mean =
       reads == 0 ? 0 : static_cast<double>(max_reads) / (static_cast<double>(reads) / (n - 1));
-  report.stripes_losing_2_domains = rebuild.losing_2;
-  report.stripes_losing_3_domains = rebuild.losing_3;
+  LossCounts loss = loss_counts(before, before_cluster, options);
+  report.stripes_losing_2_domains = loss.losing_2;
+  report.stripes_losing_3_domains = loss.losing_3;
   auto population = static_cast<double>(options.rebuild_stripes);
-  report.fraction_losing_2_domains = static_cast<double>(rebuild.losing_2) / population;
-  report.fraction_losing_3_domains = static_cast<double>(rebuild.losing_3) / population;
-  report.data_loss_stripes_3_failures = options.parity_columns < 3 ? rebuild.losing_3 : 0;
+  report.fraction_losing_2_domains = static_cast<double>(loss.losing_2) / population;
+  report.fraction_losing_3_domains = static_cast<double>(loss.losing_3) / population;
+  report.data_loss_stripes_3_failures = options.parity_columns < 3 ? loss.losing_3 : 0;
   double f = report.failure_domains;
   report.expected_fraction_losing_3_domains =
       static_cast<double>(width) * (width - 1) * (width - 2) / (f * (f - 1) * (f - 2));

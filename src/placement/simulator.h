@@ -9,11 +9,12 @@
 //                    population of `rebuild_stripes` stripes (default: 10,000 columns per
 //                    backend, far fewer than a real cluster holds), of which only the failed
 //                    backend's stripes are placed in full;
-//   loss             of that population, the stripes with columns in failure domains 0 and 1
-//                    (two concurrent failures) and in 0, 1 and 2 (three): those with more lost
-//                    columns than M would lose data.
+//   loss             of that population, the stripes with columns in the first two of
+//                    `failed_domains` (two concurrent failures) and in all three: those with more
+//                    lost columns than M would lose data.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -35,6 +36,9 @@ struct PlacementSimOptions {
   uint64_t rebuild_stripes = 0;
   // 0: one per hardware thread.
   uint32_t threads = 0;
+  // The failure domains (0-based: backend b is in domain b, or b mod failure_domains) whose
+  // concurrent failure the loss figures count. Distinct, each below the number of domains.
+  std::array<uint32_t, 3> failed_domains = {0, 1, 2};
 };
 
 struct PlacementSimReport {

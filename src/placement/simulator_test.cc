@@ -63,6 +63,26 @@ TEST(PlacementSimulatorTest, RefusesImpossibleClusters) {
   options.parity_columns = 2;
   options.failure_domains = 5;
   EXPECT_EQ(simulate_placement(options).status().code(), StatusCode::kInvalidArgument);
+  options.failure_domains = 0;
+  options.failed_domains = {5, 5, 1};
+  EXPECT_EQ(simulate_placement(options).status().code(), StatusCode::kInvalidArgument);
+  options.failed_domains = {5, 100, 1};  // Domains are 0 to 99.
+  EXPECT_EQ(simulate_placement(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(PlacementSimulatorTest, LossFiguresFollowTheGivenDomains) {
+  PlacementSimOptions options;
+  options.backends = 30;
+  options.stripes = 30000;
+  options.threads = 2;
+  options.failed_domains = {7, 19, 23};
+  auto report = simulate_placement(options);
+  ASSERT_OK(report);
+  // P(a stripe uses two given domains) = W(W-1) / (F(F-1)) for equal weights.
+  double expected_2 = 7.0 * 6.0 / (30.0 * 29.0);
+  EXPECT_NEAR(report->fraction_losing_2_domains, expected_2, 0.1 * expected_2);
+  EXPECT_NEAR(report->fraction_losing_3_domains, report->expected_fraction_losing_3_domains,
+              0.2 * report->expected_fraction_losing_3_domains);
 }
 
 }  // namespace

@@ -29,6 +29,12 @@ set -e
 grep -q "needs at least 7 failure domains" <<<"$err" || fail "error text: $err"
 
 set +e
+err=$("$tess" sim placement --backends 100 --failed-domains 1,1,2 2>&1); code=$?
+set -e
+[ "$code" -eq 2 ] || fail "a repeated failed domain should exit 2, got $code"
+grep -q "named twice" <<<"$err" || fail "error text: $err"
+
+set +e
 "$tess" sim placement --no-such-flag >/dev/null 2>&1; code=$?
 set -e
 [ "$code" -ne 0 ] || fail "an unknown flag should fail"
