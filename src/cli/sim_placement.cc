@@ -28,6 +28,7 @@ nlohmann::json to_json(const PlacementSimReport& r) {
           {"parity", o.parity_columns},
           {"stripes", o.stripes},
           {"added_backends", o.add_backends},
+          {"movement_stripes", o.movement_stripes},
           {"fill_max_over_mean", r.fill_max_over_mean},
           {"fill_min_over_mean", r.fill_min_over_mean},
           {"moved_fraction", r.moved_fraction},
@@ -60,9 +61,9 @@ void print_report(const PlacementSimReport& r) {
              r.fill_max_over_mean, r.fill_min_over_mean);
   fmt::print(
       "  adding {:<10} {:.2f}% of columns move (ideal {:.2f}%, {:.3f} x ideal); "
-      "{:.1f}% of them onto the new backends\n",
+      "{:.1f}% of them onto the new backends (over {} stripes)\n",
       o.add_backends, 100 * r.moved_fraction, 100 * r.ideal_moved_fraction,
-      r.moved_fraction / r.ideal_moved_fraction, 100 * r.moved_to_new_fraction);
+      r.moved_fraction / r.ideal_moved_fraction, 100 * r.moved_to_new_fraction, o.movement_stripes);
   fmt::print(
       "  backend 0 fails   {} of its stripes rebuilt by {} of {} surviving backends "
       "({:.2f}%): {} read, {} write;\n"
@@ -74,12 +75,13 @@ void print_report(const PlacementSimReport& r) {
     return stripes > 0 && o.parity_columns < lost ? ", which lose data" : "";
   };
   const auto& failed = o.failed_domains;
-  fmt::print("  domains {},{} fail {} stripes ({:.2e} of all) lose 2 columns{}\n", failed[0],
-             failed[1], r.stripes_losing_2_domains, r.fraction_losing_2_domains,
-             loss(r.stripes_losing_2_domains, 2));
-  fmt::print("  and {} too       {} stripes ({:.2e} of all; expected {:.2e}) lose 3 columns{}\n",
-             failed[2], r.stripes_losing_3_domains, r.fraction_losing_3_domains,
-             r.expected_fraction_losing_3_domains, loss(r.stripes_losing_3_domains, 3));
+  fmt::print("  {:<17} {} stripes ({:.2e} of all) lose 2 columns{}\n",
+             fmt::format("domains {},{} fail", failed[0], failed[1]), r.stripes_losing_2_domains,
+             r.fraction_losing_2_domains, loss(r.stripes_losing_2_domains, 2));
+  fmt::print("  {:<17} {} stripes ({:.2e} of all; expected {:.2e}) lose 3 columns{}\n",
+             fmt::format("and {} too", failed[2]), r.stripes_losing_3_domains,
+             r.fraction_losing_3_domains, r.expected_fraction_losing_3_domains,
+             loss(r.stripes_losing_3_domains, 3));
   fmt::print("  took {:.1f} s\n", r.seconds);
 }
 
@@ -153,6 +155,8 @@ void add_sim_commands(CLI::App& app, Status* result) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   placement->add_option("--add", o.add_backends, "Backends to add (default: 10% of --backends)")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  placement->add_option("--movement-stripes", o.movement_stripes,
+                        "Stripes over which movement is measured (default: min(stripes, 250,000))");
   placement->add_option("--rebuild-stripes", o.rebuild_stripes,
                         "Stripe population for the rebuild and loss figures "
                         "(default: 10,000 columns per backend)");

@@ -1,8 +1,8 @@
 #include "placement/simulator.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -16,6 +16,7 @@ namespace {
 
 constexpr uint64_t kDriveCapacityBytes = uint64_t{8} * 1024 * kGiB;
 constexpr uint64_t kRebuildColumnsPerBackend = 10'000;
+constexpr uint64_t kDefaultMovementStripes = 250'000;
 
 struct Cluster {
   std::vector<DriveInfo> drives;  // Drive id = index + 1.
@@ -64,8 +65,9 @@ FillAndMovement fill_and_movement(const Placement& before, const Placement& afte
     std::vector<DriveId> old_columns(width), new_columns(width);
     for (uint64_t key = first; key < last; ++key) {
       before.choose(key, old_columns);
-      after.choose(key, new_columns);
       for (DriveId d : old_columns) ++mine.columns_per_drive[d.value() - 1];
+      if (key >= options.movement_stripes) continue;
+      after.choose(key, new_columns);
       for (DriveId d : new_columns) {
         if (std::find(old_columns.begin(), old_columns.end(), d) != old_columns.end()) continue;
         ++mine.moved;
@@ -83,10 +85,22 @@ FillAndMovement fill_and_movement(const Placement& before, const Placement& afte
   return total;
 }
 
-struct RebuildCounts {
-  std::vector<uint64_t> reads;   // By backend.
-  std::vector<uint64_t> writes;  // By backend.
-  uint64_t affected = 0;
+// What the population scan counts: backend 0's rebuild and the exposure to the failed domains.
+struct PopulationCounts {
+  std::vector<uint64_t> reads;   // By backend: surviving columns read to rebuild backend 0.
+  std::vector<uint64_t> writes;  // By backend: rebuilt columns written.
+  uint64_t affected = 0;         // Stripes with a column on backend 0.
+  uint64_t losing_2 = 0;         // Stripes with columns in failed_domains[0] and [1].
+  uint64_t losing_3 = 0;         // ... and in failed_domains[2].
+  bool replacement_missing = false;
+};
+
+// The inputs every stripe of the scan needs.
+struct ScanContext {
+  const Placement& placement;
+  const Placement& without_backend0;
+  const Cluster& cluster;
+  const PlacementSimOptions& options;
 };
 
 // 0-based domain number of a drive (domain ids are number + 1, see make_cluster).
@@ -94,96 +108,80 @@ uint32_t domain_number(const Cluster& cluster, DriveId drive) {
   return cluster.drives[drive.value() - 1].failure_domain.value() - 1;
 }
 
-struct LossCounts {
-  uint64_t losing_2 = 0;
-  uint64_t losing_3 = 0;
-};
-
-// Of the population, the stripes with columns in failed[0] and failed[1], and in all three.
-LossCounts loss_counts(const Placement& placement, const Cluster& cluster,
-                       const PlacementSimOptions& options) {
-  const int width = options.data_columns + options.parity_columns;
-  const auto& failed = options.failed_domains;
-  int first = placement.domain_index(FailureDomainId(failed[0] + 1));
-  TESS_ASSERT(first >= 0, "failed domain {} is not eligible", failed[0]);
-  std::vector<LossCounts> partial(options.threads);
-  parallel_ranges(options.rebuild_stripes, options.threads,
-                  [&](uint64_t begin, uint64_t end, uint32_t t) {
-                    std::vector<DriveId> columns(width);
-                    for (uint64_t key = begin; key < end; ++key) {
-                      if (!placement.chooses_domain(key, static_cast<size_t>(first))) continue;
-                      placement.choose(key, columns);
-                      bool has[2] = {false, false};
-                      for (DriveId d : columns) {
-                        uint32_t domain = domain_number(cluster, d);
-                        has[0] |= domain == failed[1];
-                        has[1] |= domain == failed[2];
-                      }
-                      partial[t].losing_2 += has[0] ? 1 : 0;
-                      partial[t].losing_3 += has[0] && has[1] ? 1 : 0;
-                    }
-                  });
-  LossCounts total;
-  for (const auto& p : partial) {
-    total.losing_2 += p.losing_2;
-    total.losing_3 += p.losing_3;
+// Backend 0 fails: read the first K survivors in rank order, write the lost column to its
+// replacement. A stripe may use backend 0's domain without using backend 0 (racks).
+void count_rebuild(const ScanContext& context, uint64_t key, std::span<const DriveId> columns,
+                   PopulationCounts& counts) {
+  int lost = -1;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    if (context.cluster.backend_of(columns[c]) == 0) lost = static_cast<int>(c);
   }
-  return total;
+  if (lost < 0) return;
+  ++counts.affected;
+  int read = 0;
+  for (size_t c = 0; c < columns.size() && read < context.options.data_columns; ++c) {
+    if (static_cast<int>(c) == lost) continue;
+    ++counts.reads[context.cluster.backend_of(columns[c])];
+    ++read;
+  }
+  auto replacement = context.without_backend0.replacement(key, columns, lost);
+  if (!replacement.ok()) {
+    counts.replacement_missing = true;
+    return;
+  }
+  ++counts.writes[context.cluster.backend_of(*replacement)];
 }
 
-// Backend 0 fails: who reads the surviving columns of its stripes and who takes the lost ones.
-Result<RebuildCounts> rebuild_counts(const Placement& placement, const Placement& without_backend0,
-                                     const Cluster& cluster, uint32_t backends,
-                                     const PlacementSimOptions& options) {
-  const int width = options.data_columns + options.parity_columns;
-  int domain0 = placement.domain_index(cluster.drives[0].failure_domain);
-  TESS_ASSERT(domain0 >= 0, "backend 0's domain is not eligible");
-  std::vector<RebuildCounts> partial(options.threads);
-  std::atomic<bool> failed{false};
+void count_loss(const ScanContext& context, std::span<const DriveId> columns,
+                PopulationCounts& counts) {
+  const auto& failed = context.options.failed_domains;
+  bool second = false, third = false;
+  for (DriveId d : columns) {
+    uint32_t domain = domain_number(context.cluster, d);
+    second |= domain == failed[1];
+    third |= domain == failed[2];
+  }
+  counts.losing_2 += second ? 1 : 0;
+  counts.losing_3 += second && third ? 1 : 0;
+}
+
+// One pass over the population: only stripes that use backend 0's domain or the first failed
+// domain are placed in full (chooses_domain rejects the others after a few domains).
+PopulationCounts scan_population(const ScanContext& context, uint32_t backends) {
+  const PlacementSimOptions& options = context.options;
+  const size_t width =
+      static_cast<size_t>(options.data_columns) + static_cast<size_t>(options.parity_columns);
+  int rebuild_domain = context.placement.domain_index(context.cluster.drives[0].failure_domain);
+  int loss_domain = context.placement.domain_index(FailureDomainId(options.failed_domains[0] + 1));
+  TESS_ASSERT(rebuild_domain >= 0 && loss_domain >= 0, "simulated domains are not eligible");
+  std::vector<PopulationCounts> partial(options.threads);
   parallel_ranges(options.rebuild_stripes, options.threads,
                   [&](uint64_t first, uint64_t last, uint32_t t) {
-                    RebuildCounts& mine = partial[t];
+                    PopulationCounts& mine = partial[t];
                     mine.reads.assign(backends, 0);
                     mine.writes.assign(backends, 0);
                     std::vector<DriveId> columns(width);
                     for (uint64_t key = first; key < last; ++key) {
-                      if (!placement.chooses_domain(key, static_cast<size_t>(domain0))) continue;
-                      placement.choose(key, columns);
-                      // Backend 0's own column, if this stripe has one there (a domain can hold
-                      // several backends).
-                      int lost = -1;
-                      for (int c = 0; c < width; ++c) {
-                        if (cluster.backend_of(columns[c]) == 0) lost = c;
-                      }
-                      if (lost < 0) continue;
-                      ++mine.affected;
-                      // Read the first K survivors in rank order; write the lost column to its
-                      // replacement.
-                      int read = 0;
-                      for (int c = 0; c < width && read < options.data_columns; ++c) {
-                        if (c == lost) continue;
-                        ++mine.reads[cluster.backend_of(columns[c])];
-                        ++read;
-                      }
-                      auto replacement = without_backend0.replacement(key, columns, lost);
-                      if (!replacement.ok()) {
-                        failed = true;
-                        continue;
-                      }
-                      ++mine.writes[cluster.backend_of(*replacement)];
+                      bool rebuild = context.placement.chooses_domain(key, rebuild_domain);
+                      bool loss = loss_domain == rebuild_domain
+                                      ? rebuild
+                                      : context.placement.chooses_domain(key, loss_domain);
+                      if (!rebuild && !loss) continue;
+                      context.placement.choose(key, columns);
+                      if (rebuild) count_rebuild(context, key, columns, mine);
+                      if (loss) count_loss(context, columns, mine);
                     }
                   });
-  if (failed) {
-    return Status(StatusCode::kFailedPrecondition,
-                  "some stripes of backend 0 have no failure domain left for a replacement");
-  }
-  RebuildCounts total{std::vector<uint64_t>(backends, 0), std::vector<uint64_t>(backends, 0)};
+  PopulationCounts total{std::vector<uint64_t>(backends, 0), std::vector<uint64_t>(backends, 0)};
   for (const auto& p : partial) {
     for (uint32_t b = 0; b < backends; ++b) {
       total.reads[b] += p.reads[b];
       total.writes[b] += p.writes[b];
     }
     total.affected += p.affected;
+    total.losing_2 += p.losing_2;
+    total.losing_3 += p.losing_3;
+    total.replacement_missing |= p.replacement_missing;
   }
   return total;
 }
@@ -207,6 +205,9 @@ Status validate(PlacementSimOptions& options) {
   }
   if (options.add_backends < 0) {
     options.add_backends = std::max<int64_t>(1, options.backends / 10);
+  }
+  if (options.movement_stripes == 0 || options.movement_stripes > options.stripes) {
+    options.movement_stripes = std::min(options.stripes, kDefaultMovementStripes);
   }
   if (options.rebuild_stripes == 0) {
     options.rebuild_stripes =
@@ -252,8 +253,8 @@ Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
                 static_cast<double>(before_cluster.drives.size());
   report.fill_max_over_mean = static_cast<double>(*high) / mean;
   report.fill_min_over_mean = static_cast<double>(*low) / mean;
-  double total_columns = static_cast<double>(options.stripes) * width;
-  report.moved_fraction = static_cast<double>(fm.moved) / total_columns;
+  double moved_columns = static_cast<double>(options.movement_stripes) * width;
+  report.moved_fraction = static_cast<double>(fm.moved) / moved_columns;
   report.ideal_moved_fraction = static_cast<double>(x) / (n + x);
   report.moved_to_new_fraction =
       fm.moved == 0 ? 1.0 : static_cast<double>(fm.moved_to_new) / static_cast<double>(fm.moved);
@@ -266,28 +267,31 @@ Result<PlacementSimReport> simulate_placement(PlacementSimOptions options) {
   if (!without_backend0.ok()) {
     return without_backend0.status().with_context("no room to rebuild backend 0");
   }
-  TESS_ASSIGN_OR_RETURN(RebuildCounts rebuild,
-                        rebuild_counts(before, *without_backend0, before_cluster, n, options));
-  report.rebuild_stripes_affected = rebuild.affected;
+  PopulationCounts counts =
+      scan_population(ScanContext{before, *without_backend0, before_cluster, options}, n);
+  if (counts.replacement_missing) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "some stripes of backend 0 have no failure domain left for a replacement");
+  }
+  report.rebuild_stripes_affected = counts.affected;
   uint64_t reads = 0, max_reads = 0;
   for (uint32_t b = 1; b < n; ++b) {
-    report.rebuild_readers += rebuild.reads[b] > 0 ? 1 : 0;
-    report.rebuild_writers += rebuild.writes[b] > 0 ? 1 : 0;
-    report.rebuild_participants += rebuild.reads[b] + rebuild.writes[b] > 0 ? 1 : 0;
-    reads += rebuild.reads[b];
-    max_reads = std::max(max_reads, rebuild.reads[b]);
+    report.rebuild_readers += counts.reads[b] > 0 ? 1 : 0;
+    report.rebuild_writers += counts.writes[b] > 0 ? 1 : 0;
+    report.rebuild_participants += counts.reads[b] + counts.writes[b] > 0 ? 1 : 0;
+    reads += counts.reads[b];
+    max_reads = std::max(max_reads, counts.reads[b]);
   }
   report.rebuild_participation =
       n > 1 ? static_cast<double>(report.rebuild_participants) / (n - 1) : 0;
   report.rebuild_read_max_over_mean =
       reads == 0 ? 0 : static_cast<double>(max_reads) / (static_cast<double>(reads) / (n - 1));
-  LossCounts loss = loss_counts(before, before_cluster, options);
-  report.stripes_losing_2_domains = loss.losing_2;
-  report.stripes_losing_3_domains = loss.losing_3;
+  report.stripes_losing_2_domains = counts.losing_2;
+  report.stripes_losing_3_domains = counts.losing_3;
   auto population = static_cast<double>(options.rebuild_stripes);
-  report.fraction_losing_2_domains = static_cast<double>(loss.losing_2) / population;
-  report.fraction_losing_3_domains = static_cast<double>(loss.losing_3) / population;
-  report.data_loss_stripes_3_failures = options.parity_columns < 3 ? loss.losing_3 : 0;
+  report.fraction_losing_2_domains = static_cast<double>(counts.losing_2) / population;
+  report.fraction_losing_3_domains = static_cast<double>(counts.losing_3) / population;
+  report.data_loss_stripes_3_failures = options.parity_columns < 3 ? counts.losing_3 : 0;
   double f = report.failure_domains;
   report.expected_fraction_losing_3_domains =
       static_cast<double>(width) * (width - 1) * (width - 2) / (f * (f - 1) * (f - 2));

@@ -3,7 +3,8 @@
 //
 //   fill balance     columns on the fullest drive / the mean, over `stripes` stripes;
 //   movement         the fraction of columns that move when `add_backends` join, next to the
-//                    ideal X / (N + X) (the new capacity's share);
+//                    ideal X / (N + X) (the new capacity's share), over the first
+//                    `movement_stripes` stripes (a proportion: 250,000 stripes pin it to 0.3%);
 //   rebuild fan-out  for backend 0 failing: how many surviving backends read or write for its
 //                    rebuild, and the most any one reads relative to the mean. Counted over a
 //                    population of `rebuild_stripes` stripes (default: 10,000 columns per
@@ -32,6 +33,8 @@ struct PlacementSimOptions {
   uint64_t stripes = 1'000'000;
   // -1: 10% of backends (at least 1).
   int64_t add_backends = -1;
+  // 0: min(stripes, 250,000).
+  uint64_t movement_stripes = 0;
   // 0: enough stripes for 10,000 columns per backend (at least `stripes`).
   uint64_t rebuild_stripes = 0;
   // 0: one per hardware thread.
