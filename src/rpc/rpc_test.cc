@@ -83,13 +83,33 @@ Task<Result<Reply>> slow_call(RpcClient& client, uint64_t sleep_ms, CallOptions 
                                  options);
 }
 
-// Spawns `task` and stores its result in `out`.
-Task<void> store_into(Task<Result<Reply>> task, Result<Reply>* out) {
-  *out = co_await std::move(task);
+// The results of calls spawned in the background, and how many have finished.
+struct Outcomes {
+  explicit Outcomes(size_t count) : results(count) {}
+  bool all_done() const { return done == results.size(); }
+  std::vector<Result<Reply>> results;
+  size_t done = 0;
+};
+
+Task<void> store_into(Task<Result<Reply>> task, Outcomes* outcomes, size_t index) {
+  outcomes->results[index] = co_await std::move(task);
+  ++outcomes->done;
 }
 
 Task<void> settle(std::chrono::milliseconds d) {
   (void)co_await RealClock::instance().sleep_for(d);
+}
+
+// Waits until `condition()` holds, checking every millisecond; false if `timeout` passes first.
+// Tests wait for what they need instead of for a fixed time, so a loaded machine cannot fail them.
+template <typename Condition>
+Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
+  Deadline deadline = Deadline::after(timeout);
+  while (!condition()) {
+    if (deadline.expired()) co_return false;
+    co_await settle(1ms);
+  }
+  co_return true;
 }
 
 Task<void> ping_echo_scenario() {
@@ -153,13 +173,13 @@ Task<void> busy_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
   Loopback net(executor, server_options(/*max_in_flight=*/2));
   auto& [service, server, client] = net;
-  std::vector<Result<Reply>> results(4);
-  for (auto& result : results) {
-    spawn_detached(executor, store_into(slow_call(client, 100, {}), &result), "call");
+  Outcomes first(4);
+  for (size_t i = 0; i < 4; ++i) {
+    spawn_detached(executor, store_into(slow_call(client, 100, {}), &first, i), "call");
   }
-  co_await settle(300ms);
+  CO_ASSERT_TRUE(co_await eventually([&first] { return first.all_done(); }));
   int ok = 0, busy = 0;
-  for (auto& result : results) {
+  for (auto& result : first.results) {
     if (result.ok()) ++ok;
     if (result.status().code() == StatusCode::kBusy) ++busy;
   }
@@ -168,13 +188,15 @@ Task<void> busy_scenario() {
   EXPECT_EQ(service.peak, 2);
   EXPECT_EQ(server.busy_rejections(), 2u);
   // Idempotent calls back off and retry through the busy period.
-  for (auto& result : results) {
-    spawn_detached(executor,
-                   store_into(slow_call(client, 20, {.timeout = 3s, .idempotent = true}), &result),
-                   "call");
+  Outcomes retried(4);
+  for (size_t i = 0; i < 4; ++i) {
+    spawn_detached(
+        executor,
+        store_into(slow_call(client, 20, {.timeout = 5s, .idempotent = true}), &retried, i),
+        "call");
   }
-  co_await settle(1s);
-  for (auto& result : results) EXPECT_OK(result);
+  CO_ASSERT_TRUE(co_await eventually([&retried] { return retried.all_done(); }));
+  for (auto& result : retried.results) EXPECT_OK(result);
   co_await server.shutdown(Deadline::after(1s));
 }
 
@@ -184,16 +206,17 @@ Task<void> client_bound_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
   Loopback net(executor, server_options(), ClientOptions{.max_in_flight_calls = 2});
   auto& [service, server, client] = net;
-  std::vector<Result<Reply>> results(6);
-  for (auto& result : results) {
-    spawn_detached(executor, store_into(slow_call(client, 30, {}), &result), "call");
+  Outcomes outcomes(6);
+  for (size_t i = 0; i < 6; ++i) {
+    spawn_detached(executor, store_into(slow_call(client, 30, {}), &outcomes, i), "call");
   }
-  co_await settle(10ms);
-  EXPECT_EQ(client.in_flight_calls(), 2u);
+  CO_ASSERT_TRUE(co_await eventually([&client] { return client.in_flight_calls() == 2; }));
+  // Four calls wait ahead of this one for the two slots, each holding one for 30 ms.
   auto starved = co_await slow_call(client, 1, {.timeout = 20ms});
   EXPECT_EQ(starved.status().code(), StatusCode::kDeadlineExceeded);
-  co_await settle(300ms);
-  for (auto& result : results) EXPECT_OK(result);
+  CO_ASSERT_TRUE(co_await eventually([&outcomes] { return outcomes.all_done(); }));
+  for (auto& result : outcomes.results) EXPECT_OK(result);
+  EXPECT_LE(client.in_flight_calls(), 2u);
   EXPECT_EQ(service.peak, 2);
   co_await server.shutdown(Deadline::after(1s));
 }
@@ -204,12 +227,13 @@ Task<void> pipelining_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
   Loopback net(executor, server_options(1000));
   auto& [service, server, client] = net;
-  std::vector<Result<Reply>> results(200);
-  for (size_t i = 0; i < results.size(); ++i) {
-    spawn_detached(executor, store_into(slow_call(client, 10, {}), &results[i]), "call");
+  Outcomes outcomes(200);
+  for (size_t i = 0; i < 200; ++i) {
+    // Each handler holds its call for 300 ms, so all 200 overlap even on a slow machine.
+    spawn_detached(executor, store_into(slow_call(client, 300, {}), &outcomes, i), "call");
   }
-  co_await settle(500ms);
-  for (auto& result : results) EXPECT_OK(result);
+  CO_ASSERT_TRUE(co_await eventually([&outcomes] { return outcomes.all_done(); }));
+  for (auto& result : outcomes.results) EXPECT_OK(result);
   EXPECT_EQ(client.connects(), 1u);
   EXPECT_GT(service.peak, 100);
   co_await server.shutdown(Deadline::after(1s));
@@ -294,11 +318,13 @@ Task<void> shutdown_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
   Loopback net(executor, server_options());
   auto& [service, server, client] = net;
-  Result<Reply> in_flight;
-  spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight), "call");
-  co_await settle(20ms);
-  co_await server.shutdown(Deadline::after(2s));
-  EXPECT_OK(in_flight);  // Finished, and its reply was delivered, before the server closed.
+  Outcomes in_flight(1);
+  spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight, 0), "call");
+  CO_ASSERT_TRUE(co_await eventually([&server] { return server.in_flight_requests() == 1; }));
+  co_await server.shutdown(Deadline::after(5s));
+  // The call finished, and its reply was delivered, before the server closed.
+  CO_ASSERT_TRUE(co_await eventually([&in_flight] { return in_flight.all_done(); }));
+  EXPECT_OK(in_flight.results[0]);
   EXPECT_EQ(server.connection_count(), 0u);
   auto after = co_await client.call(MessageType::kPing, ping_of(6), Buffer(), {.timeout = 200ms});
   EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
