@@ -210,7 +210,7 @@ Task<void> client_bound_scenario() {
   for (size_t i = 0; i < 6; ++i) {
     spawn_detached(executor, store_into(slow_call(client, 30, {}), &outcomes, i), "call");
   }
-  CO_ASSERT_TRUE(co_await eventually([&client] { return client.in_flight_calls() == 2; }));
+  CO_ASSERT_TRUE(co_await eventually([&net] { return net.client.in_flight_calls() == 2; }));
   // Four calls wait ahead of this one for the two slots, each holding one for 30 ms.
   auto starved = co_await slow_call(client, 1, {.timeout = 20ms});
   EXPECT_EQ(starved.status().code(), StatusCode::kDeadlineExceeded);
@@ -320,7 +320,7 @@ Task<void> shutdown_scenario() {
   auto& [service, server, client] = net;
   Outcomes in_flight(1);
   spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight, 0), "call");
-  CO_ASSERT_TRUE(co_await eventually([&server] { return server.in_flight_requests() == 1; }));
+  CO_ASSERT_TRUE(co_await eventually([&net] { return net.server.in_flight_requests() == 1; }));
   co_await server.shutdown(Deadline::after(5s));
   // The call finished, and its reply was delivered, before the server closed.
   CO_ASSERT_TRUE(co_await eventually([&in_flight] { return in_flight.all_done(); }));
