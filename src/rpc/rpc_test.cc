@@ -17,6 +17,7 @@ namespace tessera::rpc {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::eventually;
 using testing::run_task;
 
 constexpr uint32_t kSlow = 9001;
@@ -98,18 +99,6 @@ Task<void> store_into(Task<Result<Reply>> task, Outcomes* outcomes, size_t index
 
 Task<void> settle(std::chrono::milliseconds d) {
   (void)co_await RealClock::instance().sleep_for(d);
-}
-
-// Waits until `condition()` holds, checking every millisecond; false if `timeout` passes first.
-// Tests wait for what they need instead of for a fixed time, so a loaded machine cannot fail them.
-template <typename Condition>
-Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 10s) {
-  Deadline deadline = Deadline::after(timeout);
-  while (!condition()) {
-    if (deadline.expired()) co_return false;
-    co_await settle(1ms);
-  }
-  co_return true;
 }
 
 Task<void> ping_echo_scenario() {

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "base/status.h"
+#include "runtime/clock.h"
+#include "runtime/deadline.h"
 #include "runtime/task.h"
 
 namespace tessera::testing {
@@ -17,6 +19,20 @@ template <typename T>
 T run_task(Task<T> task) {
   boost::asio::io_context context(1);
   return run_until_complete(context, std::move(task));
+}
+
+// Waits until `condition()` holds, checking every millisecond of real time; false if `timeout`
+// passes first. Tests wait for what they need instead of for a fixed time, so that a loaded
+// machine slows them down without failing them.
+template <typename Condition>
+Task<bool> eventually(Condition condition,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  Deadline deadline = Deadline::after(timeout);
+  while (!condition()) {
+    if (deadline.expired()) co_return false;
+    (void)co_await RealClock::instance().sleep_for(std::chrono::milliseconds(1));
+  }
+  co_return true;
 }
 
 // A directory under $TMPDIR (or /tmp) removed with everything in it when the object dies.

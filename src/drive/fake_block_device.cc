@@ -1,0 +1,61 @@
+#include "drive/fake_block_device.h"
+
+#include <cstring>
+#include <random>
+
+namespace tessera {
+
+FakeBlockDevice::FakeBlockDevice(uint64_t capacity_bytes) : durable_(capacity_bytes) {
+  TESS_ASSERT(capacity_bytes > 0 && capacity_bytes % kBlockSize == 0,
+              "fake device of {} bytes", capacity_bytes);
+}
+
+Status FakeBlockDevice::take_failure() {
+  if (failures_left_ == 0) return Status();
+  --failures_left_;
+  return Status(StatusCode::kIoError, "injected I/O error");
+}
+
+Task<Status> FakeBlockDevice::read(uint64_t offset, std::span<std::byte> out) {
+  TESS_CO_RETURN_IF_ERROR(check_io(offset, out.data(), out.size()));
+  TESS_CO_RETURN_IF_ERROR(take_failure());
+  for (size_t done = 0; done < out.size(); done += kBlockSize) {
+    uint64_t block = (offset + done) / kBlockSize;
+    auto pending = unflushed_.find(block);
+    const std::byte* source = pending != unflushed_.end() ? pending->second.data()
+                                                           : durable_.data() + offset + done;
+    std::memcpy(out.data() + done, source, kBlockSize);
+  }
+  co_return Status();
+}
+
+Task<Status> FakeBlockDevice::write(uint64_t offset, std::span<const std::byte> data) {
+  TESS_CO_RETURN_IF_ERROR(check_io(offset, data.data(), data.size()));
+  TESS_CO_RETURN_IF_ERROR(take_failure());
+  for (size_t done = 0; done < data.size(); done += kBlockSize) {
+    Block& block = unflushed_[(offset + done) / kBlockSize];
+    std::memcpy(block.data(), data.data() + done, kBlockSize);
+  }
+  co_return Status();
+}
+
+Task<Status> FakeBlockDevice::flush() {
+  TESS_CO_RETURN_IF_ERROR(take_failure());
+  for (const auto& [index, block] : unflushed_) {
+    std::memcpy(durable_.data() + index * kBlockSize, block.data(), kBlockSize);
+  }
+  unflushed_.clear();
+  ++flushes_;
+  co_return Status();
+}
+
+void FakeBlockDevice::crash(double keep_probability, uint64_t seed) {
+  std::mt19937_64 random(seed);
+  std::bernoulli_distribution keep(keep_probability);
+  for (const auto& [index, block] : unflushed_) {
+    if (keep(random)) std::memcpy(durable_.data() + index * kBlockSize, block.data(), kBlockSize);
+  }
+  unflushed_.clear();
+}
+
+}  // namespace tessera

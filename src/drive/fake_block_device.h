@@ -1,0 +1,45 @@
+// FakeBlockDevice: a BlockDevice in memory, for unit tests of what is built on drives. It keeps
+// written-but-unflushed blocks apart from durable ones so that crash() can lose them (or keep a
+// random subset: writes torn at block granularity), and it can fail operations on request.
+// Operations complete at once. Lives on one executor, like every BlockDevice.
+#pragma once
+
+#include <array>
+#include <map>
+#include <vector>
+
+#include "base/units.h"
+#include "drive/block_device.h"
+
+namespace tessera {
+
+class FakeBlockDevice final : public BlockDevice {
+ public:
+  // REQUIRES: capacity_bytes is a positive multiple of 4 KiB.
+  explicit FakeBlockDevice(uint64_t capacity_bytes);
+
+  uint64_t capacity_bytes() const override { return durable_.size(); }
+  Task<Status> read(uint64_t offset, std::span<std::byte> out) override;
+  Task<Status> write(uint64_t offset, std::span<const std::byte> data) override;
+  Task<Status> flush() override;
+
+  // The next `count` operations fail with kIoError and change nothing.
+  void fail_next(int count) { failures_left_ = count; }
+  // Power loss: unflushed blocks are lost, except that each survives with probability
+  // `keep_probability` (chosen by `seed`), as a torn multi-block write would leave them.
+  void crash(double keep_probability = 0, uint64_t seed = 0);
+
+  size_t unflushed_blocks() const { return unflushed_.size(); }
+  uint64_t flushes() const { return flushes_; }
+
+ private:
+  using Block = std::array<std::byte, kBlockSize>;
+  Status take_failure();
+
+  std::vector<std::byte> durable_;
+  std::map<uint64_t, Block> unflushed_;  // By block index.
+  int failures_left_ = 0;
+  uint64_t flushes_ = 0;
+};
+
+}  // namespace tessera

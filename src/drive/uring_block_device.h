@@ -1,0 +1,60 @@
+// UringBlockDevice: a BlockDevice on a file or block device, opened with O_DIRECT and driven
+// through io_uring. At most `queue_depth` operations are in the kernel at once; further callers
+// wait for a slot. Completions arrive through an eventfd watched by the owning event loop, so a
+// caller's task is resumed on its own loop and nothing blocks.
+//
+// Lives on one executor (the one given to open()). Destroy it only when no I/O is in flight.
+#pragma once
+
+#include <liburing.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <memory>
+#include <string>
+
+#include "drive/block_device.h"
+#include "runtime/async_semaphore.h"
+
+namespace tessera {
+
+class UringBlockDevice final : public BlockDevice {
+ public:
+  // Opens `path`: a regular file whose size is a whole number of 4 KiB blocks, or a block device.
+  // Errors: kNotFound, kPermissionDenied, kInvalidArgument (size, or O_DIRECT unsupported by the
+  // filesystem), kIoError (io_uring could not be set up).
+  static Result<std::unique_ptr<UringBlockDevice>> open(const Executor& executor,
+                                                        const std::string& path,
+                                                        uint32_t queue_depth = 64);
+  ~UringBlockDevice() override;
+  UringBlockDevice(const UringBlockDevice&) = delete;
+  UringBlockDevice& operator=(const UringBlockDevice&) = delete;
+
+  uint64_t capacity_bytes() const override { return capacity_bytes_; }
+  Task<Status> read(uint64_t offset, std::span<std::byte> out) override;
+  Task<Status> write(uint64_t offset, std::span<const std::byte> data) override;
+  Task<Status> flush() override;
+
+  size_t in_flight() const { return in_flight_; }
+
+ private:
+  enum class Kind { kRead, kWrite, kFlush };
+  struct Operation;
+
+  UringBlockDevice(const Executor& executor, int fd, int event_fd, uint64_t capacity_bytes,
+                   uint32_t queue_depth);
+  Task<Status> submit(Kind kind, uint64_t offset, std::byte* memory, size_t length);
+  static Task<void> reap_loop(UringBlockDevice* self);
+  void reap();
+
+  Executor executor_;
+  int fd_;
+  uint64_t capacity_bytes_;
+  io_uring ring_{};
+  boost::asio::posix::stream_descriptor events_;  // The eventfd io_uring signals.
+  AsyncSemaphore slots_;
+  size_t in_flight_ = 0;
+  bool reaping_ = false;
+  std::string path_;
+};
+
+}  // namespace tessera
