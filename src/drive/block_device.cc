@@ -13,8 +13,8 @@ Status BlockDevice::check_io(uint64_t offset, const void* memory, size_t length)
     return Status(StatusCode::kInvalidArgument, "I/O memory is not 4 KiB aligned");
   }
   if (offset > capacity_bytes() || length > capacity_bytes() - offset) {
-    return error(StatusCode::kOutOfRange, "I/O [{}, +{}) past the end of a {}-byte device",
-                 offset, length, capacity_bytes());
+    return error(StatusCode::kOutOfRange, "I/O [{}, +{}) past the end of a {}-byte device", offset,
+                 length, capacity_bytes());
   }
   return Status();
 }

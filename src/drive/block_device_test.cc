@@ -86,8 +86,8 @@ Task<void> uring_contract(std::string path) {
 TEST_F(UringBlockDeviceTest, KeepsTheContract) { run_task(uring_contract(path_)); }
 
 // Spawns a write of `data` at `offset` and counts it when it completes.
-Task<void> counted_write(BlockDevice& device, uint64_t offset, Buffer data, int& done,
-                         size_t& peak, const UringBlockDevice& uring) {
+Task<void> counted_write(BlockDevice& device, uint64_t offset, Buffer data, int& done, size_t& peak,
+                         const UringBlockDevice& uring) {
   Status written = co_await device.write(offset, data.span());
   EXPECT_OK(written);
   peak = std::max(peak, uring.in_flight());
@@ -103,8 +103,8 @@ Task<void> many_writes_then_reopen(std::string path) {
     size_t peak = 0;
     for (int i = 0; i < 64; ++i) {
       spawn_detached(executor,
-                     counted_write(**device, static_cast<uint64_t>(i) * 16 * kKiB, pattern(16 * kKiB, i), done, peak,
-                                   **device),
+                     counted_write(**device, static_cast<uint64_t>(i) * 16 * kKiB,
+                                   pattern(16 * kKiB, i), done, peak, **device),
                      "write");
     }
     CO_ASSERT_TRUE(co_await eventually([&done] { return done == 64; }));
@@ -168,8 +168,8 @@ Task<void> torn_scenario(FakeBlockDevice& device, int& kept) {
   Buffer back = Buffer::allocate(data.size());
   CO_ASSERT_OK(co_await device.read(0, back.span()));
   for (size_t b = 0; b < 64; ++b) {
-    bool new_block = std::memcmp(back.data() + b * kBlockSize, data.data() + b * kBlockSize,
-                                 kBlockSize) == 0;
+    bool new_block =
+        std::memcmp(back.data() + b * kBlockSize, data.data() + b * kBlockSize, kBlockSize) == 0;
     kept += new_block ? 1 : 0;
   }
 }

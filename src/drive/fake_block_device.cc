@@ -6,8 +6,8 @@
 namespace tessera {
 
 FakeBlockDevice::FakeBlockDevice(uint64_t capacity_bytes) : durable_(capacity_bytes) {
-  TESS_ASSERT(capacity_bytes > 0 && capacity_bytes % kBlockSize == 0,
-              "fake device of {} bytes", capacity_bytes);
+  TESS_ASSERT(capacity_bytes > 0 && capacity_bytes % kBlockSize == 0, "fake device of {} bytes",
+              capacity_bytes);
 }
 
 Status FakeBlockDevice::take_failure() {
@@ -22,8 +22,8 @@ Task<Status> FakeBlockDevice::read(uint64_t offset, std::span<std::byte> out) {
   for (size_t done = 0; done < out.size(); done += kBlockSize) {
     uint64_t block = (offset + done) / kBlockSize;
     auto pending = unflushed_.find(block);
-    const std::byte* source = pending != unflushed_.end() ? pending->second.data()
-                                                           : durable_.data() + offset + done;
+    const std::byte* source =
+        pending != unflushed_.end() ? pending->second.data() : durable_.data() + offset + done;
     std::memcpy(out.data() + done, source, kBlockSize);
   }
   co_return Status();

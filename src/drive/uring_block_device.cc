@@ -116,8 +116,7 @@ Task<Status> UringBlockDevice::read(uint64_t offset, std::span<std::byte> out) {
 
 Task<Status> UringBlockDevice::write(uint64_t offset, std::span<const std::byte> data) {
   TESS_CO_RETURN_IF_ERROR(check_io(offset, data.data(), data.size()));
-  co_return co_await submit(Kind::kWrite, offset, const_cast<std::byte*>(data.data()),
-                            data.size());
+  co_return co_await submit(Kind::kWrite, offset, const_cast<std::byte*>(data.data()), data.size());
 }
 
 Task<Status> UringBlockDevice::flush() { co_return co_await submit(Kind::kFlush, 0, nullptr, 0); }
@@ -160,8 +159,8 @@ Task<Status> UringBlockDevice::submit(Kind kind, uint64_t offset, std::byte* mem
                     std::strerror(-op.result), offset);
   }
   if (kind != Kind::kFlush && static_cast<size_t>(op.result) != length) {
-    co_return error(StatusCode::kIoError, "drive {}: short I/O, {} of {} bytes at offset {}",
-                    path_, op.result, length, offset);
+    co_return error(StatusCode::kIoError, "drive {}: short I/O, {} of {} bytes at offset {}", path_,
+                    op.result, length, offset);
   }
   co_return Status();
 }
