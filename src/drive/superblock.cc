@@ -105,12 +105,11 @@ Task<Status> write_superblock(BlockDevice& device, const Superblock& superblock)
   co_return Status();
 }
 
-Task<Result<Superblock>> format_drive(BlockDevice& device, ClusterUuid cluster_id,
-                                      DriveId drive_id, uint64_t created_unix_ms, bool force) {
+Task<Result<Superblock>> format_drive(BlockDevice& device, ClusterUuid cluster_id, DriveId drive_id,
+                                      uint64_t created_unix_ms, bool force) {
   uint64_t capacity_blocks = device.capacity_bytes() / kBlockSize;
   if (capacity_blocks <= kDataStartBlock) {
-    co_return error(StatusCode::kNoSpace,
-                    "a drive needs more than {} MiB; this one has {} bytes",
+    co_return error(StatusCode::kNoSpace, "a drive needs more than {} MiB; this one has {} bytes",
                     kDataStartBlock * kBlockSize / kMiB, device.capacity_bytes());
   }
   auto existing = co_await read_superblock(device);
@@ -127,7 +126,7 @@ Task<Result<Superblock>> format_drive(BlockDevice& device, ClusterUuid cluster_i
     co_return existing.status().with_context(
         "drive holds something that is not a valid superblock; force a reformat to erase it");
   }
-  Superblock superblock{kDriveFormatVersion, cluster_id,        drive_id,  capacity_blocks,
+  Superblock superblock{kDriveFormatVersion, cluster_id,      drive_id,  capacity_blocks,
                         kDataStartBlock,     created_unix_ms, generation};
   TESS_CO_RETURN_IF_ERROR(co_await write_superblock(device, superblock));
   co_return superblock;

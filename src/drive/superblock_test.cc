@@ -24,8 +24,8 @@ bool mentions(const Status& status, std::string_view text) {
 }
 
 TEST(SuperblockTest, EncodesEveryField) {
-  Superblock written{kDriveFormatVersion, kCluster, DriveId(42), 20480, kDataStartBlock, 1234567,
-                     3};
+  Superblock written{
+      kDriveFormatVersion, kCluster, DriveId(42), 20480, kDataStartBlock, 1234567, 3};
   SuperblockBlock block = encode_superblock(written);
   auto read = decode_superblock(block);
   ASSERT_OK(read);
@@ -40,7 +40,8 @@ TEST(SuperblockTest, EncodesEveryField) {
 TEST(SuperblockTest, RefusesAnUnknownVersion) {
   SuperblockBlock block = encode_superblock(Superblock{.cluster_id = kCluster});
   store_le<uint32_t>(block.data() + 8, 2);
-  store_le<uint32_t>(block.data() + kBlockSize - 4, crc32c(std::span(block.data(), kBlockSize - 4)));
+  store_le<uint32_t>(block.data() + kBlockSize - 4,
+                     crc32c(std::span(block.data(), kBlockSize - 4)));
   auto read = decode_superblock(block);
   EXPECT_EQ(read.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_TRUE(mentions(read.status(), "version 2")) << read.status();
