@@ -196,6 +196,11 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "rpc_bench: --seconds and --depth must be positive\n");
     return 2;
   }
-  tessera::init_logging({.level = "warn", .process_name = "rpc_bench"}).ok();
+  if (tessera::Status logging =
+          tessera::init_logging({.level = "warn", .process_name = "rpc_bench"});
+      !logging.ok()) {
+    fmt::print(stderr, "rpc_bench: {}\n", logging);
+    return 1;
+  }
   return tessera::run(seconds, depth);
 }

@@ -14,7 +14,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // app.exit prints the message (or the help); CLI11's own codes are replaced by ours.
+    int cli11_code = app.exit(e);
+    return cli11_code == 0 ? 0
+                           : tessera::cli::exit_code(tessera::Status(
+                                 tessera::StatusCode::kInvalidArgument, "bad arguments"));
   }
   if (!result.ok()) {
     fmt::print(stderr, "tess: {}\n", result.message());

@@ -37,6 +37,6 @@ grep -q "named twice" <<<"$err" || fail "error text: $err"
 set +e
 "$tess" sim placement --no-such-flag >/dev/null 2>&1; code=$?
 set -e
-[ "$code" -ne 0 ] || fail "an unknown flag should fail"
+[ "$code" -eq 2 ] || fail "an unknown flag should exit 2, got $code"
 "$tess" sim placement --help | grep -q -- "--sweep" || fail "--help lists --sweep"
 echo "tess sim placement: all checks passed"
