@@ -7,7 +7,7 @@
 #include <random>
 
 #include "base/units.h"
-#include "protect/block_checksums.h"
+#include "base/block_checksums.h"
 #include "protect/stripe_geometry.h"
 #include "testing/testing.h"
 

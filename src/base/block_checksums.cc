@@ -1,4 +1,4 @@
-#include "protect/block_checksums.h"
+#include "base/block_checksums.h"
 
 #include "base/crc32c.h"
 #include "base/units.h"

@@ -1,0 +1,427 @@
+#include "drive/chunk_store.h"
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <chrono>
+
+#include "base/block_checksums.h"
+#include "base/log.h"
+#include "runtime/offload.h"
+
+namespace tessera {
+
+namespace {
+
+constexpr size_t kMaxRememberedCorruptBlocks = 100'000;
+constexpr std::chrono::milliseconds kScrubSleepSlice{100};
+
+std::string identity_of(const Superblock& superblock) {
+  return fmt::format("{}/drive-{}/created-{}", to_string(superblock.cluster_id),
+                     superblock.drive_id, superblock.created_unix_ms);
+}
+
+Status check_chunk_size(const Buffer& data) {
+  if (data.empty() || data.size() % kBlockSize != 0 ||
+      data.size() > uint64_t{kMaxChunkBlocks} * kBlockSize) {
+    return error(StatusCode::kInvalidArgument,
+                 "a chunk is 1 to {} whole 4 KiB blocks; got {} bytes", kMaxChunkBlocks,
+                 data.size());
+  }
+  return Status();
+}
+
+// Data blocks whose CRC does not match, counted within the chunk.
+std::vector<uint32_t> bad_blocks(std::span<const std::byte> data, std::span<const uint32_t> crcs,
+                                 uint32_t first_block) {
+  std::vector<uint32_t> bad;
+  for (size_t i = 0; i < crcs.size(); ++i) {
+    if (verify_block_checksums(data.subspan(i * kBlockSize, kBlockSize), crcs.subspan(i, 1))
+            .code() != StatusCode::kOk) {
+      bad.push_back(first_block + static_cast<uint32_t>(i));
+    }
+  }
+  return bad;
+}
+
+// The index commit that runs on the index thread. Made outside a coroutine (see offload.h).
+auto index_commit(ChunkIndex* index, ChunkIndex::Batch batch, bool sync, uint64_t durable_seq) {
+  return [index, batch = std::move(batch), sync, durable_seq] {
+    return index->commit(batch, sync, durable_seq);
+  };
+}
+
+}  // namespace
+
+// A chunk the store holds. Readers keep a reference while they read, so a deleted chunk's extent
+// returns to free space only when the last reader is done with it.
+struct ChunkStore::Entry {
+  Entry(ChunkRecord chunk_record, ExtentAllocator* owner)
+      : record(std::move(chunk_record)), allocator(owner) {}
+  ~Entry() { allocator->free(record.extent); }
+  Entry(const Entry&) = delete;
+  Entry& operator=(const Entry&) = delete;
+
+  ChunkRecord record;
+  ExtentAllocator* allocator;
+  bool removing = false;
+};
+
+struct ChunkStore::PendingCommit {
+  explicit PendingCommit(const Executor& executor)
+      : done_timer(executor, boost::asio::steady_timer::time_point::max()) {}
+  ChunkIndex::Batch batch;
+  bool sync = false;
+  bool done = false;
+  Status result;
+  boost::asio::steady_timer done_timer;
+};
+
+ChunkStore::ChunkStore(Executor executor, BlockDevice& device, Superblock superblock,
+                       std::unique_ptr<ChunkIndex> index)
+    : executor_(std::move(executor)),
+      device_(device),
+      superblock_(superblock),
+      index_(std::move(index)),
+      allocator_(superblock.data_start_block, superblock.capacity_blocks),
+      last_commit_seq_(index_->durable_seq()) {}
+
+ChunkStore::~ChunkStore() {
+  TESS_ASSERT(!committing_ && !scrubbing_, "chunk store destroyed before close()");
+  index_thread_.join();
+}
+
+std::string ChunkStore::name(const ChunkId& id) const {
+  return fmt::format("drive {} chunk {}", superblock_.drive_id, to_string(id));
+}
+
+Task<Result<Superblock>> ChunkStore::format(BlockDevice& device, std::string index_path,
+                                            ClusterUuid cluster_id, DriveId drive_id,
+                                            uint64_t created_unix_ms, bool force) {
+  TESS_CO_ASSIGN_OR_RETURN(Superblock superblock,
+                           co_await format_drive(device, cluster_id, drive_id, created_unix_ms,
+                                                 force));
+  TESS_CO_RETURN_IF_ERROR(ChunkIndex::destroy(index_path));
+  TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(index_path));
+  TESS_CO_RETURN_IF_ERROR(index->set_drive_identity(identity_of(superblock)));
+  co_return superblock;
+}
+
+Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::open(Executor executor, BlockDevice& device,
+                                                           std::string index_path,
+                                                           ClusterUuid cluster_id) {
+  TESS_CO_ASSIGN_OR_RETURN(Superblock superblock, co_await open_drive(device, cluster_id));
+  TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(index_path));
+  TESS_CO_ASSIGN_OR_RETURN(std::string identity, index->drive_identity());
+  if (identity != identity_of(superblock)) {
+    co_return error(StatusCode::kFailedPrecondition,
+                    "chunk index {} belongs to {}, not to this drive ({}); reformat the drive "
+                    "to start over",
+                    index_path, identity.empty() ? "no drive" : identity, identity_of(superblock));
+  }
+  std::unique_ptr<ChunkStore> store(
+      new ChunkStore(std::move(executor), device, superblock, std::move(index)));
+  TESS_CO_RETURN_IF_ERROR(co_await store->recover());
+  co_return store;
+}
+
+// Rebuilds memory from the index: every extent reserved (overlaps are corruption), and entries
+// committed after the last durable commit checked against the disk.
+Task<Status> ChunkStore::recover() {
+  std::vector<ChunkRecord> records;
+  TESS_CO_RETURN_IF_ERROR(index_->load([&records](ChunkRecord record) {
+    records.push_back(std::move(record));
+    return Status();
+  }));
+  ChunkIndex::Batch dropped;
+  for (ChunkRecord& record : records) {
+    TESS_CO_RETURN_IF_ERROR(allocator_.reserve(record.extent));
+    last_commit_seq_ = std::max(last_commit_seq_, record.commit_seq);
+    if (record.commit_seq > index_->durable_seq()) {
+      std::vector<CorruptBlock> bad = co_await verify_on_disk(record);
+      if (!bad.empty()) {
+        TESS_LOG_WARN("drive {}: dropping chunk {}: committed without a sync and {} of its blocks "
+                      "did not survive",
+                      superblock_.drive_id, to_string(record.id), bad.size());
+        dropped.deletes.push_back(record.id);
+        allocator_.free(record.extent);
+        continue;
+      }
+    }
+    ChunkId id = record.id;
+    chunks_.emplace(id, std::make_shared<Entry>(std::move(record), &allocator_));
+  }
+  dropped_at_open_ = dropped.deletes.size();
+  // Everything kept is verified or durable; record that, so the next open need not check again.
+  co_return index_->commit(dropped, /*sync=*/true, last_commit_seq_);
+}
+
+Task<Status> ChunkStore::write(ChunkId id, Buffer data, ChunkWriteOptions options) {
+  TESS_CO_RETURN_IF_ERROR(check_chunk_size(data));
+  ChunkRecord record{id, {}, 0, std::move(options.block_crcs)};
+  if (record.block_crcs.empty()) {
+    record.block_crcs = block_checksums(data.span());
+  } else if (record.block_crcs.size() != data.size() / kBlockSize) {
+    co_return error(StatusCode::kInvalidArgument, "{} checksums for {} blocks",
+                    record.block_crcs.size(), data.size() / kBlockSize);
+  } else {
+    Status valid = verify_block_checksums(data.span(), record.block_crcs);
+    if (!valid.ok()) co_return error(StatusCode::kCorruption, "{}: {}", name(id), valid.message());
+  }
+  if (chunks_.contains(id) || writing_.contains(id)) {
+    co_return error(StatusCode::kAlreadyExists, "{} already exists", name(id));
+  }
+  uint64_t blocks = header_blocks(record.data_blocks()) + uint64_t{record.data_blocks()};
+  std::optional<Extent> extent = allocator_.allocate(blocks);
+  if (!extent) {
+    co_return error(StatusCode::kNoSpace,
+                    "drive {} is full: {} blocks needed, {} free, longest free run {}",
+                    superblock_.drive_id, blocks, allocator_.free_blocks(),
+                    allocator_.largest_free_run());
+  }
+  record.extent = *extent;
+  writing_.insert(id);
+  struct Release {
+    ChunkStore* store;
+    ChunkId id;
+    std::optional<Extent> extent;
+    ~Release() {
+      store->writing_.erase(id);
+      if (extent) store->allocator_.free(*extent);
+    }
+  } release{this, id, record.extent};
+
+  using namespace boost::asio::experimental::awaitable_operators;
+  Buffer header = encode_chunk_header(record);
+  auto [header_written, data_written] =
+      co_await (device_.write(record.extent.first_block * kBlockSize, header.span()) &&
+                device_.write(record.data_start_block() * kBlockSize, data.span()));
+  TESS_CO_RETURN_IF_ERROR(header_written);
+  TESS_CO_RETURN_IF_ERROR(data_written);
+
+  record.commit_seq = ++last_commit_seq_;
+  ChunkIndex::Batch batch;
+  batch.puts.push_back(record);
+  TESS_CO_RETURN_IF_ERROR(co_await commit(std::move(batch), options.durable));
+  release.extent.reset();  // The entry owns the extent now.
+  chunks_.emplace(id, std::make_shared<Entry>(std::move(record), &allocator_));
+  co_return Status();
+}
+
+Task<Result<Buffer>> ChunkStore::read(ChunkId id, uint32_t first_block, uint32_t block_count) {
+  auto found = chunks_.find(id);
+  if (found == chunks_.end()) co_return error(StatusCode::kNotFound, "{} not found", name(id));
+  std::shared_ptr<Entry> entry = found->second;  // Keeps the extent while we read it.
+  const ChunkRecord& record = entry->record;
+  if (block_count == 0 || first_block >= record.data_blocks() ||
+      block_count > record.data_blocks() - first_block) {
+    co_return error(StatusCode::kOutOfRange, "{} has {} blocks; read of {} from block {}",
+                    name(id), record.data_blocks(), block_count, first_block);
+  }
+  Buffer out = Buffer::allocate(uint64_t{block_count} * kBlockSize);
+  TESS_CO_RETURN_IF_ERROR(
+      co_await device_.read((record.data_start_block() + first_block) * kBlockSize, out.span()));
+  std::span<const uint32_t> crcs(record.block_crcs.data() + first_block, block_count);
+  Status valid = verify_block_checksums(out.span(), crcs, first_block);
+  if (!valid.ok()) {
+    std::vector<uint32_t> bad = bad_blocks(out.span(), crcs, first_block);
+    for (uint32_t block : bad) report_corrupt(CorruptBlock{id, block});
+    co_return error(StatusCode::kCorruption, "{}: {} corrupt block(s) in the range; first: {}",
+                    name(id), bad.size(), valid.message());
+  }
+  co_return out;
+}
+
+Task<Result<Buffer>> ChunkStore::read_all(ChunkId id) {
+  auto found = chunks_.find(id);
+  if (found == chunks_.end()) co_return error(StatusCode::kNotFound, "{} not found", name(id));
+  co_return co_await read(id, 0, found->second->record.data_blocks());
+}
+
+Task<Status> ChunkStore::remove(ChunkId id) {
+  auto found = chunks_.find(id);
+  if (found == chunks_.end() || found->second->removing) {
+    co_return error(StatusCode::kNotFound, "{} not found", name(id));
+  }
+  found->second->removing = true;
+  ChunkIndex::Batch batch;
+  batch.deletes.push_back(id);
+  Status committed = co_await commit(std::move(batch), /*sync=*/true);
+  found = chunks_.find(id);
+  TESS_ASSERT(found != chunks_.end(), "{} vanished while being removed", name(id));
+  if (!committed.ok()) {
+    found->second->removing = false;
+    co_return committed;
+  }
+  chunks_.erase(found);  // The extent is freed when the last reader lets go.
+  co_return Status();
+}
+
+Task<Status> ChunkStore::barrier() { co_return co_await commit({}, /*sync=*/true); }
+
+Task<Status> ChunkStore::commit(ChunkIndex::Batch batch, bool sync) {
+  auto pending = std::make_shared<PendingCommit>(executor_);
+  pending->batch = std::move(batch);
+  pending->sync = sync;
+  commit_queue_.push_back(pending);
+  if (!committing_) {
+    committing_ = true;
+    spawn_detached(executor_, commit_loop(this), "chunk store commit loop");
+  }
+  while (!pending->done) co_await pending->done_timer.async_wait(use_task);
+  co_return pending->result;
+}
+
+// Group commit: every commit waiting when the loop comes round shares one device flush (if any of
+// them needs durability) and one RocksDB write. Data writes finish before their commit is queued,
+// so the flush covers them all.
+Task<void> ChunkStore::commit_loop(ChunkStore* self) {
+  while (!self->commit_queue_.empty()) {
+    std::deque<std::shared_ptr<PendingCommit>> group;
+    group.swap(self->commit_queue_);
+    ChunkIndex::Batch merged;
+    bool sync = false;
+    for (const auto& pending : group) {
+      sync = sync || pending->sync;
+      for (auto& put : pending->batch.puts) merged.puts.push_back(std::move(put));
+      for (auto& id : pending->batch.deletes) merged.deletes.push_back(id);
+    }
+    uint64_t durable_seq = self->last_commit_seq_;
+    Status status;
+    if (sync) status = co_await self->device_.flush();
+    if (status.ok()) {
+      status = co_await offload(self->index_thread_,
+                                index_commit(self->index_.get(), std::move(merged), sync, durable_seq));
+    }
+    if (!status.ok()) TESS_LOG_ERROR("drive {}: commit failed: {}", self->drive_id(), status);
+    for (const auto& pending : group) {
+      pending->result = status;
+      pending->done = true;
+      pending->done_timer.cancel();
+    }
+  }
+  self->committing_ = false;
+}
+
+std::vector<ChunkInfo> ChunkStore::list(BucketId bucket, std::optional<ChunkId> start_after,
+                                        size_t limit) const {
+  std::vector<ChunkInfo> out;
+  auto it = chunks_.lower_bound(ChunkId{bucket, StripeId(0), 0, 0});
+  if (start_after && start_after->bucket == bucket) it = chunks_.upper_bound(*start_after);
+  if (start_after && start_after->bucket > bucket) return out;
+  for (; it != chunks_.end() && out.size() < limit && it->first.bucket == bucket; ++it) {
+    out.push_back(ChunkInfo{it->first, uint64_t{it->second->record.data_blocks()} * kBlockSize});
+  }
+  return out;
+}
+
+std::optional<ChunkInfo> ChunkStore::find(const ChunkId& id) const {
+  auto found = chunks_.find(id);
+  if (found == chunks_.end()) return std::nullopt;
+  return ChunkInfo{id, uint64_t{found->second->record.data_blocks()} * kBlockSize};
+}
+
+ChunkStoreStats ChunkStore::stats() const {
+  ChunkStoreStats stats;
+  stats.capacity_bytes = allocator_.total_blocks() * kBlockSize;
+  stats.free_bytes = allocator_.free_blocks() * kBlockSize;
+  stats.used_bytes = stats.capacity_bytes - stats.free_bytes;
+  stats.chunk_count = chunks_.size();
+  stats.corrupt_blocks_found = corrupt_found_.size();
+  stats.scrub_passes = scrub_passes_;
+  stats.scrubbed_bytes = scrubbed_bytes_;
+  return stats;
+}
+
+void ChunkStore::report_corrupt(const CorruptBlock& block) {
+  if (corrupt_found_.size() >= kMaxRememberedCorruptBlocks) corrupt_found_.clear();
+  if (!corrupt_found_.emplace(block.chunk, block.block).second) return;
+  if (block.block == CorruptBlock::kHeaderBlock) {
+    TESS_LOG_WARN("{}: corrupt header", name(block.chunk));
+  } else {
+    TESS_LOG_WARN("{}: corrupt block {}", name(block.chunk), block.block);
+  }
+  if (corruption_listener_) corruption_listener_(block);
+}
+
+// Reads a chunk's whole extent and checks its header and every data block.
+Task<std::vector<CorruptBlock>> ChunkStore::verify_on_disk(const ChunkRecord& record) {
+  Buffer extent = Buffer::allocate(record.extent.block_count * kBlockSize);
+  Status read = co_await device_.read(record.extent.first_block * kBlockSize, extent.span());
+  std::vector<CorruptBlock> corrupt;
+  if (!read.ok()) {
+    TESS_LOG_WARN("{}: read failed: {}", name(record.id), read);
+    corrupt.push_back(CorruptBlock{record.id, CorruptBlock::kHeaderBlock});
+    co_return corrupt;
+  }
+  Result<ChunkRecord> header = decode_chunk_header(extent.span(), record.extent.first_block);
+  if (!header.ok() || header->id != record.id || header->block_crcs != record.block_crcs) {
+    corrupt.push_back(CorruptBlock{record.id, CorruptBlock::kHeaderBlock});
+  }
+  uint64_t header_bytes = (record.data_start_block() - record.extent.first_block) * kBlockSize;
+  for (uint32_t block : bad_blocks(extent.span().subspan(header_bytes), record.block_crcs, 0)) {
+    corrupt.push_back(CorruptBlock{record.id, block});
+  }
+  co_return corrupt;
+}
+
+Task<ScrubReport> ChunkStore::scrub_pass(ScrubOptions options) {
+  TESS_ASSERT(options.bytes_per_second > 0, "scrub rate of zero");
+  ScrubReport report;
+  auto started = std::chrono::steady_clock::now();
+  boost::asio::steady_timer pace(executor_);
+  std::optional<ChunkId> next;
+  while (!closing_) {
+    auto it = next ? chunks_.upper_bound(*next) : chunks_.begin();
+    if (it == chunks_.end()) break;
+    next = it->first;
+    std::shared_ptr<Entry> entry = it->second;
+    for (const CorruptBlock& bad : co_await verify_on_disk(entry->record)) {
+      report_corrupt(bad);
+      report.corrupt.push_back(bad);
+    }
+    ++report.chunks;
+    report.bytes += entry->record.extent.block_count * kBlockSize;
+    scrubbed_bytes_ += entry->record.extent.block_count * kBlockSize;
+    // Sleep until the bytes read so far fit the rate.
+    auto due = started + std::chrono::microseconds(report.bytes * 1'000'000 /
+                                                   options.bytes_per_second);
+    // In slices, so that close() does not wait for a long pause.
+    while (!closing_ && due > std::chrono::steady_clock::now()) {
+      pace.expires_at(std::min(due, std::chrono::steady_clock::now() + kScrubSleepSlice));
+      co_await pace.async_wait(use_task);
+    }
+  }
+  if (!closing_) ++scrub_passes_;
+  co_return report;
+}
+
+void ChunkStore::start_scrubber(ScrubOptions options) {
+  TESS_ASSERT(!scrubbing_, "scrubber started twice");
+  scrubbing_ = true;
+  scrub_timer_ = std::make_unique<boost::asio::steady_timer>(executor_);
+  spawn_detached(executor_, scrub_loop(this, options), "scrubber");
+}
+
+Task<void> ChunkStore::scrub_loop(ChunkStore* self, ScrubOptions options) {
+  while (!self->closing_) {
+    ScrubReport report = co_await self->scrub_pass(options);
+    TESS_LOG_INFO("drive {}: scrub pass: {} chunks, {} bytes, {} corrupt blocks",
+                  self->drive_id(), report.chunks, report.bytes, report.corrupt.size());
+    if (self->closing_) break;
+    self->scrub_timer_->expires_after(options.pass_interval);
+    co_await self->scrub_timer_->async_wait(use_task);
+  }
+  self->scrubbing_ = false;
+}
+
+Task<void> ChunkStore::close() {
+  closing_ = true;
+  if (scrub_timer_) scrub_timer_->cancel();
+  boost::asio::steady_timer wait(executor_);
+  while (scrubbing_ || committing_) {
+    wait.expires_after(std::chrono::milliseconds(1));
+    co_await wait.async_wait(use_task);
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,170 @@
+// ChunkStore: one drive as a store of chunks (stripe columns) that returns exactly what was
+// acknowledged, or a clear error, never wrong bytes.
+//
+// Crash safety (docs/architecture.md 5.2): a write puts its header and data blocks into free space,
+// then commits its index entry; a durable write (the default) is acknowledged only after a device
+// flush and a synced index commit. Commits are grouped: all writers waiting at once share one
+// flush and one synced RocksDB write. A write with durable = false skips the flush and the index
+// sync; barrier() makes it durable later. At open, the free-space map is derived from the index,
+// and entries committed after the last durable commit are checked against the disk and dropped if
+// their bytes did not survive (they were never acknowledged as durable).
+//
+// Lives on one executor (the one given to open()): call every method from tasks running there.
+// The device must outlive the store. Index commits block on a thread of the store's own, never on
+// the executor.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/buffer.h"
+#include "base/status.h"
+#include "drive/block_device.h"
+#include "drive/chunk_format.h"
+#include "drive/chunk_index.h"
+#include "drive/extent_allocator.h"
+#include "drive/superblock.h"
+#include "runtime/task.h"
+
+namespace tessera {
+
+struct ChunkWriteOptions {
+  // Acknowledge only once the chunk survives a crash. False for bulk writers that call barrier().
+  bool durable = true;
+  // The writer's per-block CRC32C, checked against the data before anything is written (catches
+  // corruption between the writer and the drive). Empty: the store computes them.
+  std::vector<uint32_t> block_crcs;
+};
+
+struct ChunkInfo {
+  ChunkId id;
+  uint64_t data_bytes = 0;
+};
+
+struct CorruptBlock {
+  ChunkId chunk;
+  uint32_t block = 0;  // Data block within the chunk; kHeaderBlock for the chunk's header.
+  static constexpr uint32_t kHeaderBlock = UINT32_MAX;
+};
+
+struct ChunkStoreStats {
+  uint64_t capacity_bytes = 0;  // The data area.
+  uint64_t used_bytes = 0;      // Headers and data of every chunk.
+  uint64_t free_bytes = 0;
+  uint64_t chunk_count = 0;
+  uint64_t corrupt_blocks_found = 0;  // Distinct blocks found corrupt by reads or scrub.
+  uint64_t scrub_passes = 0;          // Complete passes over every chunk.
+  uint64_t scrubbed_bytes = 0;
+};
+
+struct ScrubOptions {
+  uint64_t bytes_per_second = 64 * kMiB;  // Rate limit, so scrub leaves the drive to clients.
+  std::chrono::milliseconds pass_interval{60'000};  // Pause between passes of the background scrub.
+};
+
+struct ScrubReport {
+  uint64_t chunks = 0;
+  uint64_t bytes = 0;
+  std::vector<CorruptBlock> corrupt;
+};
+
+class ChunkStore {
+ public:
+  // Formats `device` for `cluster_id` as `drive_id` and creates an empty index at `index_path`
+  // (an old index there is destroyed). A formatted drive is refused unless `force`
+  // (kFailedPrecondition naming its cluster and drive). Blocks on RocksDB: call at start-up.
+  static Task<Result<Superblock>> format(BlockDevice& device, std::string index_path,
+                                         ClusterUuid cluster_id, DriveId drive_id,
+                                         uint64_t created_unix_ms, bool force);
+
+  // Opens a formatted drive of `cluster_id` with its index. Errors: those of open_drive(); kIoError
+  // if the index cannot be opened; kFailedPrecondition if the index belongs to another drive or
+  // format; kCorruption if index entries overlap or lie outside the data area.
+  static Task<Result<std::unique_ptr<ChunkStore>>> open(Executor executor, BlockDevice& device,
+                                                        std::string index_path,
+                                                        ClusterUuid cluster_id);
+  ~ChunkStore();
+  ChunkStore(const ChunkStore&) = delete;
+  ChunkStore& operator=(const ChunkStore&) = delete;
+
+  // Writes chunk `id` with `data` (whole blocks, 1 to kMaxChunkBlocks). Errors: kInvalidArgument
+  // (size, or block_crcs that do not match the data: kCorruption), kAlreadyExists (chunks are
+  // immutable; a rewrite uses a new generation), kNoSpace (nothing was written), kIoError.
+  Task<Status> write(ChunkId id, Buffer data, ChunkWriteOptions options = {});
+  // Reads `block_count` data blocks from `first_block`. kNotFound, kOutOfRange, or kCorruption
+  // naming the first bad block (never wrong bytes).
+  Task<Result<Buffer>> read(ChunkId id, uint32_t first_block, uint32_t block_count);
+  Task<Result<Buffer>> read_all(ChunkId id);
+  // Deletes a chunk; its space is free once the deletion is durable. kNotFound if absent.
+  Task<Status> remove(ChunkId id);
+  // Makes every write acknowledged before it durable.
+  Task<Status> barrier();
+
+  // At most `limit` chunks of `bucket` in id order, after `start_after` when given.
+  std::vector<ChunkInfo> list(BucketId bucket, std::optional<ChunkId> start_after,
+                              size_t limit) const;
+  std::optional<ChunkInfo> find(const ChunkId& id) const;
+  ChunkStoreStats stats() const;
+  const Superblock& superblock() const { return superblock_; }
+  DriveId drive_id() const { return superblock_.drive_id; }
+  // Chunks dropped at open because they were committed but not durable and did not survive.
+  uint64_t dropped_at_open() const { return dropped_at_open_; }
+
+  // Called on the store's executor for every newly found corrupt block (reads and scrub).
+  void set_corruption_listener(std::function<void(const CorruptBlock&)> listener) {
+    corruption_listener_ = std::move(listener);
+  }
+
+  // Reads and verifies every chunk (header and data) once, at most options.bytes_per_second.
+  Task<ScrubReport> scrub_pass(ScrubOptions options);
+  // Runs scrub passes in the background until close().
+  void start_scrubber(ScrubOptions options);
+
+  // Stops the scrubber and waits for it and for pending commits. REQUIRES: no other call is in
+  // flight and none follows.
+  Task<void> close();
+
+ private:
+  struct Entry;
+  struct PendingCommit;
+
+  ChunkStore(Executor executor, BlockDevice& device, Superblock superblock,
+             std::unique_ptr<ChunkIndex> index);
+  Task<Status> recover();
+  Task<Status> commit(ChunkIndex::Batch batch, bool sync);
+  static Task<void> commit_loop(ChunkStore* self);
+  static Task<void> scrub_loop(ChunkStore* self, ScrubOptions options);
+  Task<std::vector<CorruptBlock>> verify_on_disk(const ChunkRecord& record);
+  void report_corrupt(const CorruptBlock& block);
+  std::string name(const ChunkId& id) const;
+
+  Executor executor_;
+  BlockDevice& device_;
+  Superblock superblock_;
+  std::unique_ptr<ChunkIndex> index_;
+  boost::asio::thread_pool index_thread_{1};
+  ExtentAllocator allocator_;  // Before chunks_: entries free their extents into it.
+  std::map<ChunkId, std::shared_ptr<Entry>> chunks_;
+  std::set<ChunkId> writing_;  // Ids with a write in flight.
+  uint64_t last_commit_seq_ = 0;
+  std::deque<std::shared_ptr<PendingCommit>> commit_queue_;
+  bool committing_ = false;
+  std::set<std::pair<ChunkId, uint32_t>> corrupt_found_;
+  std::function<void(const CorruptBlock&)> corruption_listener_;
+  uint64_t dropped_at_open_ = 0;
+  uint64_t scrub_passes_ = 0;
+  uint64_t scrubbed_bytes_ = 0;
+  bool scrubbing_ = false;
+  bool closing_ = false;
+  std::unique_ptr<boost::asio::steady_timer> scrub_timer_;
+};
+
+}  // namespace tessera
