@@ -35,6 +35,7 @@ demo: release
 bench: release
 	@./build/release/bench/rpc_bench
 	@./build/release/bench/ec_bench
+	@./build/release/bench/drive_bench
 
 fuzz-build: deps
 	@cmake --preset fuzz >/dev/null

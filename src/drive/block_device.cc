@@ -19,4 +19,13 @@ Status BlockDevice::check_io(uint64_t offset, const void* memory, size_t length)
   return Status();
 }
 
+Task<Status> BlockDevice::write_gather(uint64_t offset,
+                                       std::span<const std::span<const std::byte>> pieces) {
+  for (std::span<const std::byte> piece : pieces) {
+    TESS_CO_RETURN_IF_ERROR(co_await write(offset, piece));
+    offset += piece.size();
+  }
+  co_return Status();
+}
+
 }  // namespace tessera

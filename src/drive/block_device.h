@@ -27,6 +27,11 @@ class BlockDevice {
   virtual Task<Status> read(uint64_t offset, std::span<std::byte> out) = 0;
   // Writes data.size() bytes at `offset`. Errors as for read().
   virtual Task<Status> write(uint64_t offset, std::span<const std::byte> data) = 0;
+  // Writes `pieces` one after another from `offset`, as one operation where the device allows
+  // (a chunk's header and data: one I/O instead of two). Every piece must be whole aligned blocks.
+  // The default writes them in turn. Errors as for read().
+  virtual Task<Status> write_gather(uint64_t offset,
+                                    std::span<const std::span<const std::byte>> pieces);
   // Makes every write completed before the call durable. kIoError if the device failed.
   virtual Task<Status> flush() = 0;
 

@@ -89,8 +89,8 @@ Result<ChunkRecord> decode_index_value(const ChunkId& id, std::string_view value
     return error(StatusCode::kCorruption, "index entry of {} is {} bytes", to_string(id),
                  value.size());
   }
-  ChunkRecord record{id, Extent{load_le<uint64_t>(p), load_le<uint64_t>(p + 8)},
-                     load_le<uint64_t>(p + 16), {}};
+  ChunkRecord record{
+      id, Extent{load_le<uint64_t>(p), load_le<uint64_t>(p + 8)}, load_le<uint64_t>(p + 16), {}};
   uint32_t data_blocks = load_le<uint32_t>(p + 24);
   if (data_blocks == 0 || data_blocks > kMaxChunkBlocks ||
       value.size() != kIndexFixedBytes + 4ULL * data_blocks ||
@@ -99,7 +99,7 @@ Result<ChunkRecord> decode_index_value(const ChunkId& id, std::string_view value
   }
   record.block_crcs.resize(data_blocks);
   for (uint32_t i = 0; i < data_blocks; ++i) {
-    record.block_crcs[i] = load_le<uint32_t>(p + kIndexFixedBytes + 4 * i);
+    record.block_crcs[i] = load_le<uint32_t>(p + kIndexFixedBytes + 4 * size_t{i});
   }
   return record;
 }
@@ -119,7 +119,7 @@ Buffer encode_chunk_header(const ChunkRecord& record) {
   store_le<uint32_t>(p + 24, record.id.generation);
   store_le<uint64_t>(p + 32, record.id.stripe.value());
   for (uint32_t i = 0; i < data_blocks; ++i) {
-    store_le<uint32_t>(p + kHeaderFixedBytes + 4 * i, record.block_crcs[i]);
+    store_le<uint32_t>(p + kHeaderFixedBytes + 4 * size_t{i}, record.block_crcs[i]);
   }
   store_le<uint32_t>(p + kHeaderCrcOffset, header_crc(header.span()));
   return header;
@@ -146,7 +146,7 @@ Result<ChunkRecord> decode_chunk_header(std::span<const std::byte> header, uint6
                       load_le<uint16_t>(p + 20), load_le<uint32_t>(p + 24)};
   record.block_crcs.resize(data_blocks);
   for (uint32_t i = 0; i < data_blocks; ++i) {
-    record.block_crcs[i] = load_le<uint32_t>(p + kHeaderFixedBytes + 4 * i);
+    record.block_crcs[i] = load_le<uint32_t>(p + kHeaderFixedBytes + 4 * size_t{i});
   }
   record.extent = Extent{first_block, header_blocks(data_blocks) + uint64_t{data_blocks}};
   return record;

@@ -50,8 +50,8 @@ struct Extent {
 // Header blocks needed for a chunk of `data_blocks` blocks (its per-block CRCs must fit).
 uint32_t header_blocks(uint32_t data_blocks);
 
-// What the index and memory know of a chunk. `commit_seq` orders index commits; a chunk committed after the
-// last durable commit is verified at open (docs/architecture.md 5.2).
+// What the index and memory know of a chunk. `commit_seq` orders index commits; a chunk committed
+// after the last durable commit is verified at open (docs/architecture.md 5.2).
 struct ChunkRecord {
   ChunkId id;
   Extent extent;

@@ -1,7 +1,7 @@
 #include "drive/chunk_store.h"
 
 #include <algorithm>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <array>
 #include <chrono>
 
 #include "base/block_checksums.h"
@@ -97,9 +97,9 @@ std::string ChunkStore::name(const ChunkId& id) const {
 Task<Result<Superblock>> ChunkStore::format(BlockDevice& device, std::string index_path,
                                             ClusterUuid cluster_id, DriveId drive_id,
                                             uint64_t created_unix_ms, bool force) {
-  TESS_CO_ASSIGN_OR_RETURN(Superblock superblock,
-                           co_await format_drive(device, cluster_id, drive_id, created_unix_ms,
-                                                 force));
+  TESS_CO_ASSIGN_OR_RETURN(
+      Superblock superblock,
+      co_await format_drive(device, cluster_id, drive_id, created_unix_ms, force));
   TESS_CO_RETURN_IF_ERROR(ChunkIndex::destroy(index_path));
   TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(index_path));
   TESS_CO_RETURN_IF_ERROR(index->set_drive_identity(identity_of(superblock)));
@@ -139,9 +139,10 @@ Task<Status> ChunkStore::recover() {
     if (record.commit_seq > index_->durable_seq()) {
       std::vector<CorruptBlock> bad = co_await verify_on_disk(record);
       if (!bad.empty()) {
-        TESS_LOG_WARN("drive {}: dropping chunk {}: committed without a sync and {} of its blocks "
-                      "did not survive",
-                      superblock_.drive_id, to_string(record.id), bad.size());
+        TESS_LOG_WARN(
+            "drive {}: dropping chunk {}: committed without a sync and {} of its blocks "
+            "did not survive",
+            superblock_.drive_id, to_string(record.id), bad.size());
         dropped.deletes.push_back(record.id);
         allocator_.free(record.extent);
         continue;
@@ -156,6 +157,7 @@ Task<Status> ChunkStore::recover() {
 }
 
 Task<Status> ChunkStore::write(ChunkId id, Buffer data, ChunkWriteOptions options) {
+  TESS_CO_RETURN_IF_ERROR(failure_);
   TESS_CO_RETURN_IF_ERROR(check_chunk_size(data));
   ChunkRecord record{id, {}, 0, std::move(options.block_crcs)};
   if (record.block_crcs.empty()) {
@@ -173,10 +175,9 @@ Task<Status> ChunkStore::write(ChunkId id, Buffer data, ChunkWriteOptions option
   uint64_t blocks = header_blocks(record.data_blocks()) + uint64_t{record.data_blocks()};
   std::optional<Extent> extent = allocator_.allocate(blocks);
   if (!extent) {
-    co_return error(StatusCode::kNoSpace,
-                    "drive {} is full: {} blocks needed, {} free, longest free run {}",
-                    superblock_.drive_id, blocks, allocator_.free_blocks(),
-                    allocator_.largest_free_run());
+    co_return error(
+        StatusCode::kNoSpace, "drive {} is full: {} blocks needed, {} free, longest free run {}",
+        superblock_.drive_id, blocks, allocator_.free_blocks(), allocator_.largest_free_run());
   }
   record.extent = *extent;
   writing_.insert(id);
@@ -190,18 +191,22 @@ Task<Status> ChunkStore::write(ChunkId id, Buffer data, ChunkWriteOptions option
     }
   } release{this, id, record.extent};
 
-  using namespace boost::asio::experimental::awaitable_operators;
   Buffer header = encode_chunk_header(record);
-  auto [header_written, data_written] =
-      co_await (device_.write(record.extent.first_block * kBlockSize, header.span()) &&
-                device_.write(record.data_start_block() * kBlockSize, data.span()));
-  TESS_CO_RETURN_IF_ERROR(header_written);
-  TESS_CO_RETURN_IF_ERROR(data_written);
+  std::array<std::span<const std::byte>, 2> pieces = {header.span(), data.span()};
+  TESS_CO_RETURN_IF_ERROR(
+      co_await device_.write_gather(record.extent.first_block * kBlockSize, pieces));
 
+  TESS_CO_RETURN_IF_ERROR(failure_);
   record.commit_seq = ++last_commit_seq_;
   ChunkIndex::Batch batch;
   batch.puts.push_back(record);
-  TESS_CO_RETURN_IF_ERROR(co_await commit(std::move(batch), options.durable));
+  if (options.durable) {
+    TESS_CO_RETURN_IF_ERROR(co_await commit(std::move(batch), /*sync=*/true));
+  } else {
+    // Not durable until a barrier: the index commit runs in the background, in order with every
+    // other change, and a failure of it fails the next barrier.
+    (void)enqueue_commit(std::move(batch), /*sync=*/false);
+  }
   release.extent.reset();  // The entry owns the extent now.
   chunks_.emplace(id, std::make_shared<Entry>(std::move(record), &allocator_));
   co_return Status();
@@ -214,8 +219,8 @@ Task<Result<Buffer>> ChunkStore::read(ChunkId id, uint32_t first_block, uint32_t
   const ChunkRecord& record = entry->record;
   if (block_count == 0 || first_block >= record.data_blocks() ||
       block_count > record.data_blocks() - first_block) {
-    co_return error(StatusCode::kOutOfRange, "{} has {} blocks; read of {} from block {}",
-                    name(id), record.data_blocks(), block_count, first_block);
+    co_return error(StatusCode::kOutOfRange, "{} has {} blocks; read of {} from block {}", name(id),
+                    record.data_blocks(), block_count, first_block);
   }
   Buffer out = Buffer::allocate(uint64_t{block_count} * kBlockSize);
   TESS_CO_RETURN_IF_ERROR(
@@ -238,6 +243,7 @@ Task<Result<Buffer>> ChunkStore::read_all(ChunkId id) {
 }
 
 Task<Status> ChunkStore::remove(ChunkId id) {
+  TESS_CO_RETURN_IF_ERROR(failure_);
   auto found = chunks_.find(id);
   if (found == chunks_.end() || found->second->removing) {
     co_return error(StatusCode::kNotFound, "{} not found", name(id));
@@ -256,9 +262,14 @@ Task<Status> ChunkStore::remove(ChunkId id) {
   co_return Status();
 }
 
-Task<Status> ChunkStore::barrier() { co_return co_await commit({}, /*sync=*/true); }
+Task<Status> ChunkStore::barrier() {
+  Status committed = co_await commit({}, /*sync=*/true);
+  TESS_CO_RETURN_IF_ERROR(failure_);  // A background commit before it may have failed.
+  co_return committed;
+}
 
-Task<Status> ChunkStore::commit(ChunkIndex::Batch batch, bool sync) {
+std::shared_ptr<ChunkStore::PendingCommit> ChunkStore::enqueue_commit(ChunkIndex::Batch batch,
+                                                                      bool sync) {
   auto pending = std::make_shared<PendingCommit>(executor_);
   pending->batch = std::move(batch);
   pending->sync = sync;
@@ -267,6 +278,12 @@ Task<Status> ChunkStore::commit(ChunkIndex::Batch batch, bool sync) {
     committing_ = true;
     spawn_detached(executor_, commit_loop(this), "chunk store commit loop");
   }
+  return pending;
+}
+
+Task<Status> ChunkStore::commit(ChunkIndex::Batch batch, bool sync) {
+  TESS_CO_RETURN_IF_ERROR(failure_);
+  std::shared_ptr<PendingCommit> pending = enqueue_commit(std::move(batch), sync);
   while (!pending->done) co_await pending->done_timer.async_wait(use_task);
   co_return pending->result;
 }
@@ -289,10 +306,17 @@ Task<void> ChunkStore::commit_loop(ChunkStore* self) {
     Status status;
     if (sync) status = co_await self->device_.flush();
     if (status.ok()) {
-      status = co_await offload(self->index_thread_,
-                                index_commit(self->index_.get(), std::move(merged), sync, durable_seq));
+      status =
+          co_await offload(self->index_thread_,
+                           index_commit(self->index_.get(), std::move(merged), sync, durable_seq));
     }
-    if (!status.ok()) TESS_LOG_ERROR("drive {}: commit failed: {}", self->drive_id(), status);
+    if (!status.ok() && self->failure_.ok()) {
+      // Memory may now hold what the index does not: refuse every change from here on.
+      TESS_LOG_ERROR("drive {}: index commit failed, the drive stops taking changes: {}",
+                     self->drive_id(), status);
+      self->failure_ = error(status.code(), "drive {} failed an index commit earlier: {}",
+                             self->drive_id(), status.message());
+    }
     for (const auto& pending : group) {
       pending->result = status;
       pending->done = true;
@@ -383,8 +407,8 @@ Task<ScrubReport> ChunkStore::scrub_pass(ScrubOptions options) {
     report.bytes += entry->record.extent.block_count * kBlockSize;
     scrubbed_bytes_ += entry->record.extent.block_count * kBlockSize;
     // Sleep until the bytes read so far fit the rate.
-    auto due = started + std::chrono::microseconds(report.bytes * 1'000'000 /
-                                                   options.bytes_per_second);
+    auto due =
+        started + std::chrono::microseconds(report.bytes * 1'000'000 / options.bytes_per_second);
     // In slices, so that close() does not wait for a long pause.
     while (!closing_ && due > std::chrono::steady_clock::now()) {
       pace.expires_at(std::min(due, std::chrono::steady_clock::now() + kScrubSleepSlice));
@@ -405,8 +429,8 @@ void ChunkStore::start_scrubber(ScrubOptions options) {
 Task<void> ChunkStore::scrub_loop(ChunkStore* self, ScrubOptions options) {
   while (!self->closing_) {
     ScrubReport report = co_await self->scrub_pass(options);
-    TESS_LOG_INFO("drive {}: scrub pass: {} chunks, {} bytes, {} corrupt blocks",
-                  self->drive_id(), report.chunks, report.bytes, report.corrupt.size());
+    TESS_LOG_INFO("drive {}: scrub pass: {} chunks, {} bytes, {} corrupt blocks", self->drive_id(),
+                  report.chunks, report.bytes, report.corrupt.size());
     if (self->closing_) break;
     self->scrub_timer_->expires_after(options.pass_interval);
     co_await self->scrub_timer_->async_wait(use_task);

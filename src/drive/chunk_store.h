@@ -4,10 +4,13 @@
 // Crash safety (docs/architecture.md 5.2): a write puts its header and data blocks into free space,
 // then commits its index entry; a durable write (the default) is acknowledged only after a device
 // flush and a synced index commit. Commits are grouped: all writers waiting at once share one
-// flush and one synced RocksDB write. A write with durable = false skips the flush and the index
-// sync; barrier() makes it durable later. At open, the free-space map is derived from the index,
-// and entries committed after the last durable commit are checked against the disk and dropped if
-// their bytes did not survive (they were never acknowledged as durable).
+// flush and one synced RocksDB write. A write with durable = false is acknowledged once its blocks
+// are written and its index entry is queued (committed in the background, in order, without a
+// sync); barrier() makes it durable. If an index commit ever fails, the store refuses all further
+// changes with that error (reads go on): memory and index may disagree, and only a restart, which
+// rebuilds memory from the index, makes them agree again. At open, the free-space map is derived
+// from the index, and entries committed after the last durable commit are checked against the disk
+// and dropped if their bytes did not survive (they were never acknowledged as durable).
 //
 // Lives on one executor (the one given to open()): call every method from tasks running there.
 // The device must outlive the store. Index commits block on a thread of the store's own, never on
@@ -139,6 +142,10 @@ class ChunkStore {
   ChunkStore(Executor executor, BlockDevice& device, Superblock superblock,
              std::unique_ptr<ChunkIndex> index);
   Task<Status> recover();
+  // Queues an index change for the commit loop. Changes commit in queue order. A batch never both
+  // deletes and puts one chunk id (the index applies its puts first).
+  std::shared_ptr<PendingCommit> enqueue_commit(ChunkIndex::Batch batch, bool sync);
+  // Queues and waits. Fails at once, with the first failure, once an index commit has failed.
   Task<Status> commit(ChunkIndex::Batch batch, bool sync);
   static Task<void> commit_loop(ChunkStore* self);
   static Task<void> scrub_loop(ChunkStore* self, ScrubOptions options);
@@ -157,6 +164,7 @@ class ChunkStore {
   uint64_t last_commit_seq_ = 0;
   std::deque<std::shared_ptr<PendingCommit>> commit_queue_;
   bool committing_ = false;
+  Status failure_;  // The first failed index commit; the store takes no changes after it.
   std::set<std::pair<ChunkId, uint32_t>> corrupt_found_;
   std::function<void(const CorruptBlock&)> corruption_listener_;
   uint64_t dropped_at_open_ = 0;

@@ -28,8 +28,8 @@ ChunkId chunk(uint32_t bucket, uint64_t stripe, uint16_t column = 0, uint32_t ge
 // Contents that depend on the id and a salt, so a read can be checked without keeping a copy.
 Buffer pattern(const ChunkId& id, uint32_t blocks, uint32_t salt = 0) {
   Buffer data = Buffer::allocate(uint64_t{blocks} * kBlockSize);
-  std::mt19937_64 random(id.bucket.value() * 1'000'003 + id.stripe.value() * 31 + id.column +
-                         id.generation * 7 + salt);
+  std::mt19937_64 random(uint64_t{id.bucket.value()} * 1'000'003 + id.stripe.value() * 31 +
+                         id.column + uint64_t{id.generation} * 7 + salt);
   auto* words = reinterpret_cast<uint64_t*>(data.data());
   for (size_t i = 0; i < data.size() / 8; ++i) words[i] = random();
   return data;
@@ -164,7 +164,7 @@ Task<void> survives_reopen_and_refuses_foreign_index() {
   auto reopened = co_await drive.open();
   CO_ASSERT_OK(reopened);
   EXPECT_EQ((*reopened)->stats().chunk_count, 19u);
-  expect_exact_space(**reopened, 19 * 16);
+  expect_exact_space(**reopened, uint64_t{19} * 16);
   for (uint32_t stripe = 0; stripe < 20; ++stripe) {
     auto read = co_await (*reopened)->read_all(chunk(4, stripe));
     if (stripe == 7) {
@@ -206,9 +206,9 @@ Task<void> groups_concurrent_commits() {
   std::vector<std::future<Status>> writes;
   auto executor = co_await boost::asio::this_coro::executor;
   for (uint32_t stripe = 0; stripe < 32; ++stripe) {
-    writes.push_back(boost::asio::co_spawn(
-        executor, store.write(chunk(5, stripe), pattern(chunk(5, stripe), 2)),
-        boost::asio::use_future));
+    writes.push_back(
+        boost::asio::co_spawn(executor, store.write(chunk(5, stripe), pattern(chunk(5, stripe), 2)),
+                              boost::asio::use_future));
   }
   CO_ASSERT_TRUE(co_await testing::eventually([&writes] {
     return std::all_of(writes.begin(), writes.end(), [](auto& write) {
@@ -237,7 +237,7 @@ Task<void> reports_corruption() {
   }
   // Flip a bit in data block 3 of the third chunk, behind the store's back.
   // Chunks are laid out one after another: header block, then 8 data blocks.
-  uint64_t block = kDataStartBlock + 2 * 9 + 1 + 3;
+  uint64_t block = kDataStartBlock + uint64_t{2} * 9 + 1 + 3;
   Buffer raw = Buffer::allocate(kBlockSize);
   CO_ASSERT_OK(co_await drive.device.read(block * kBlockSize, raw.span()));
   raw.data()[100] ^= std::byte{0x10};
@@ -272,7 +272,8 @@ Task<void> scrub_respects_its_rate() {
   }
   auto started = std::chrono::steady_clock::now();
   ScrubReport report = co_await (*opened)->scrub_pass(ScrubOptions{.bytes_per_second = 8 * kMiB});
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EXPECT_EQ(report.bytes, 2 * kMiB);
   EXPECT_GE(seconds, 0.24) << "2 MiB at 8 MiB/s takes at least 0.25 s";
   co_await (*opened)->close();
@@ -288,8 +289,7 @@ Task<void> full_drive() {
   // 8 MiB of data area holds 7 chunks of 1 MiB plus a header block each, not 8.
   uint32_t written = 0;
   Status status;
-  while ((status = co_await store.write(chunk(1, written), pattern(chunk(1, written), 256)))
-             .ok()) {
+  while ((status = co_await store.write(chunk(1, written), pattern(chunk(1, written), 256))).ok()) {
     ++written;
   }
   EXPECT_EQ(status.code(), StatusCode::kNoSpace);

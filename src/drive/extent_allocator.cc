@@ -51,8 +51,8 @@ void ExtentAllocator::free(Extent extent) {
   uint64_t start = extent.first_block;
   uint64_t length = extent.block_count;
   auto next = free_.lower_bound(start);
-  TESS_ASSERT(next == free_.end() || next->first >= extent.end_block(),
-              "double free of [{}, {})", start, extent.end_block());
+  TESS_ASSERT(next == free_.end() || next->first >= extent.end_block(), "double free of [{}, {})",
+              start, extent.end_block());
   if (next != free_.begin()) {
     auto before = std::prev(next);
     TESS_ASSERT(before->first + before->second <= start, "double free of [{}, {})", start,

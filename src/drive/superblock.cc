@@ -29,6 +29,31 @@ std::string to_string(const ClusterUuid& id) {
   return out;
 }
 
+Result<ClusterUuid> parse_cluster_uuid(std::string_view text) {
+  ClusterUuid id{};
+  size_t byte = 0;
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_here != (text[i] == '-')) break;
+    if (dash_here) continue;
+    if (i + 1 >= text.size() || digit(text[i]) < 0 || digit(text[i + 1]) < 0) break;
+    id[byte++] = static_cast<uint8_t>(digit(text[i]) * 16 + digit(text[i + 1]));
+    ++i;
+    if (byte == id.size()) {
+      if (i + 1 == text.size()) return id;
+      break;
+    }
+  }
+  return error(StatusCode::kInvalidArgument,
+               "'{}' is not a cluster id (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", text);
+}
+
 SuperblockBlock encode_superblock(const Superblock& superblock) {
   SuperblockBlock block{};
   std::byte* p = block.data();

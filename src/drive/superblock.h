@@ -21,6 +21,8 @@ inline constexpr uint64_t kDataStartBlock = 64 * kMiB / kBlockSize;
 using ClusterUuid = std::array<uint8_t, 16>;
 // "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
 std::string to_string(const ClusterUuid& id);
+// Parses that form (hex digits in either case). kInvalidArgument naming the text if malformed.
+Result<ClusterUuid> parse_cluster_uuid(std::string_view text);
 
 struct Superblock {
   uint32_t format_version = kDriveFormatVersion;

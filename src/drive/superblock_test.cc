@@ -31,6 +31,14 @@ TEST(SuperblockTest, EncodesEveryField) {
   ASSERT_OK(read);
   EXPECT_EQ(*read, written);
   EXPECT_EQ(to_string(kCluster), "01020304-0506-0708-090a-0b0c0d0e0f10");
+  auto parsed = parse_cluster_uuid("01020304-0506-0708-090A-0b0c0d0e0f10");
+  ASSERT_OK(parsed);
+  EXPECT_EQ(*parsed, kCluster);
+  for (std::string_view bad :
+       {"", "01020304-0506-0708-090a-0b0c0d0e0f1", "0102030405060708090a0b0c0d0e0f10",
+        "01020304-0506-0708-090a-0b0c0d0e0f100", "0102030g-0506-0708-090a-0b0c0d0e0f10"}) {
+    EXPECT_EQ(parse_cluster_uuid(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
   block[100] ^= std::byte{1};
   EXPECT_EQ(decode_superblock(block).status().code(), StatusCode::kCorruption);
   SuperblockBlock zero{};

@@ -7,7 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/asio/steady_timer.hpp>
+#include <array>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -55,10 +56,21 @@ Result<uint64_t> device_size(int fd, const std::string& path) {
 
 }  // namespace
 
+// One operation the kernel holds. Its completion handler resumes the waiting task.
+// One operation the kernel holds: how to resume the task that waits for it. (A small erasure of
+// our own: Boost 1.81's any_completion_handler looks copyable to templates and recurses.)
 struct UringBlockDevice::Operation {
-  boost::asio::steady_timer wake;
-  int result = 0;
-  bool done = false;
+  struct Completion {
+    virtual ~Completion() = default;
+    virtual void complete(int result) = 0;
+  };
+  template <typename Handler>
+  struct HandlerCompletion final : Completion {
+    explicit HandlerCompletion(Handler h) : handler(std::move(h)) {}
+    void complete(int result) override { std::move(handler)(result); }
+    Handler handler;
+  };
+  std::unique_ptr<Completion> completion;
 };
 
 Result<std::unique_ptr<UringBlockDevice>> UringBlockDevice::open(const Executor& executor,
@@ -111,58 +123,100 @@ UringBlockDevice::~UringBlockDevice() {
 
 Task<Status> UringBlockDevice::read(uint64_t offset, std::span<std::byte> out) {
   TESS_CO_RETURN_IF_ERROR(check_io(offset, out.data(), out.size()));
-  co_return co_await submit(Kind::kRead, offset, out.data(), out.size());
+  co_return co_await submit(IoRequest{Kind::kRead, offset, out.data(), out.size()});
 }
 
 Task<Status> UringBlockDevice::write(uint64_t offset, std::span<const std::byte> data) {
   TESS_CO_RETURN_IF_ERROR(check_io(offset, data.data(), data.size()));
-  co_return co_await submit(Kind::kWrite, offset, const_cast<std::byte*>(data.data()), data.size());
+  co_return co_await submit(
+      IoRequest{Kind::kWrite, offset, const_cast<std::byte*>(data.data()), data.size()});
 }
 
-Task<Status> UringBlockDevice::flush() { co_return co_await submit(Kind::kFlush, 0, nullptr, 0); }
+Task<Status> UringBlockDevice::write_gather(uint64_t offset,
+                                            std::span<const std::span<const std::byte>> pieces) {
+  constexpr size_t kMaxPieces = 8;
+  TESS_ASSERT(!pieces.empty() && pieces.size() <= kMaxPieces, "{} pieces", pieces.size());
+  std::array<iovec, kMaxPieces> vectors{};
+  size_t length = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    TESS_CO_RETURN_IF_ERROR(check_io(offset + length, pieces[i].data(), pieces[i].size()));
+    vectors[i] = iovec{const_cast<std::byte*>(pieces[i].data()), pieces[i].size()};
+    length += pieces[i].size();
+  }
+  TESS_CO_RETURN_IF_ERROR(check_io(offset, pieces[0].data(), length));
+  co_return co_await submit(IoRequest{Kind::kWritev, offset, nullptr, length, vectors.data(),
+                                      static_cast<unsigned>(pieces.size())});
+}
 
-Task<Status> UringBlockDevice::submit(Kind kind, uint64_t offset, std::byte* memory,
-                                      size_t length) {
+Task<Status> UringBlockDevice::flush() { co_return co_await submit(IoRequest{Kind::kFlush}); }
+
+Task<Status> UringBlockDevice::submit(IoRequest request) {
   TESS_CO_RETURN_IF_ERROR(co_await slots_.acquire(Deadline::never()));
   SemaphorePermit slot(&slots_);
   // Once the kernel holds the operation it will touch `memory` and `op` whatever the caller
   // wants, so the wait below must not end early on cancellation.
   bool throws = co_await boost::asio::this_coro::throw_if_cancelled();
   co_await boost::asio::this_coro::throw_if_cancelled(false);
-  Operation op{boost::asio::steady_timer(executor_, boost::asio::steady_timer::time_point::max())};
+  Operation op;
+  int result =
+      co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(int)>(
+          [this, &op, &request](auto handler) {
+            using Handler = decltype(handler);
+            op.completion =
+                std::make_unique<Operation::HandlerCompletion<Handler>>(std::move(handler));
+            queue(&op, request);
+          },
+          boost::asio::use_awaitable);
+  co_await boost::asio::this_coro::throw_if_cancelled(throws);
+  if (result < 0) {
+    co_return error(StatusCode::kIoError, "drive {}: {} at offset {}", path_,
+                    std::strerror(-result), request.offset);
+  }
+  if (request.kind != Kind::kFlush && static_cast<size_t>(result) != request.length) {
+    co_return error(StatusCode::kIoError, "drive {}: short I/O, {} of {} bytes at offset {}", path_,
+                    result, request.length, request.offset);
+  }
+  co_return Status();
+}
+
+void UringBlockDevice::queue(Operation* op, const IoRequest& request) {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   TESS_ASSERT(sqe != nullptr, "io_uring submission queue full with {} in flight", in_flight_);
-  switch (kind) {
+  auto length = static_cast<unsigned>(request.length);
+  switch (request.kind) {
     case Kind::kRead:
-      io_uring_prep_read(sqe, fd_, memory, static_cast<unsigned>(length), offset);
+      io_uring_prep_read(sqe, fd_, request.memory, length, request.offset);
       break;
     case Kind::kWrite:
-      io_uring_prep_write(sqe, fd_, memory, static_cast<unsigned>(length), offset);
+      io_uring_prep_write(sqe, fd_, request.memory, length, request.offset);
+      break;
+    case Kind::kWritev:
+      io_uring_prep_writev(sqe, fd_, request.vectors, request.vector_count, request.offset);
       break;
     case Kind::kFlush:
       io_uring_prep_fsync(sqe, fd_, IORING_FSYNC_DATASYNC);
       break;
   }
-  io_uring_sqe_set_data(sqe, &op);
-  int submitted = io_uring_submit(&ring_);
-  TESS_ASSERT(submitted == 1, "io_uring_submit on {}: {}", path_,
-              submitted < 0 ? std::strerror(-submitted) : "nothing submitted");
+  io_uring_sqe_set_data(sqe, op);
   ++in_flight_;
+  ++unsubmitted_;
+  // Every operation queued in this turn of the loop goes to the kernel in one system call.
+  if (!submit_posted_) {
+    submit_posted_ = true;
+    boost::asio::post(executor_, [this] { submit_queued(); });
+  }
   if (!reaping_) {
     reaping_ = true;
     spawn_detached(executor_, reap_loop(this), "io_uring reaper");
   }
-  while (!op.done) co_await op.wake.async_wait(use_task);
-  co_await boost::asio::this_coro::throw_if_cancelled(throws);
-  if (op.result < 0) {
-    co_return error(StatusCode::kIoError, "drive {}: {} at offset {}", path_,
-                    std::strerror(-op.result), offset);
-  }
-  if (kind != Kind::kFlush && static_cast<size_t>(op.result) != length) {
-    co_return error(StatusCode::kIoError, "drive {}: short I/O, {} of {} bytes at offset {}", path_,
-                    op.result, length, offset);
-  }
-  co_return Status();
+}
+
+void UringBlockDevice::submit_queued() {
+  submit_posted_ = false;
+  int submitted = io_uring_submit(&ring_);
+  TESS_ASSERT(submitted == static_cast<int>(unsubmitted_), "io_uring_submit on {}: {} of {}: {}",
+              path_, submitted, unsubmitted_, submitted < 0 ? std::strerror(-submitted) : "");
+  unsubmitted_ = 0;
 }
 
 Task<void> UringBlockDevice::reap_loop(UringBlockDevice* self) {
@@ -181,11 +235,12 @@ void UringBlockDevice::reap() {
   io_uring_cqe* cqe = nullptr;
   while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
     auto* op = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
-    op->result = cqe->res;
-    op->done = true;
-    op->wake.cancel();
+    int result = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     --in_flight_;
+    boost::asio::post(executor_, [completion = std::move(op->completion), result] {
+      completion->complete(result);
+    });
   }
 }
 

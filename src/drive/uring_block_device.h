@@ -7,6 +7,7 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/uio.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <memory>
@@ -32,17 +33,30 @@ class UringBlockDevice final : public BlockDevice {
   uint64_t capacity_bytes() const override { return capacity_bytes_; }
   Task<Status> read(uint64_t offset, std::span<std::byte> out) override;
   Task<Status> write(uint64_t offset, std::span<const std::byte> data) override;
+  // One writev.
+  Task<Status> write_gather(uint64_t offset,
+                            std::span<const std::span<const std::byte>> pieces) override;
   Task<Status> flush() override;
 
   size_t in_flight() const { return in_flight_; }
 
  private:
-  enum class Kind { kRead, kWrite, kFlush };
+  enum class Kind { kRead, kWrite, kWritev, kFlush };
   struct Operation;
 
   UringBlockDevice(const Executor& executor, int fd, int event_fd, uint64_t capacity_bytes,
                    uint32_t queue_depth);
-  Task<Status> submit(Kind kind, uint64_t offset, std::byte* memory, size_t length);
+  struct IoRequest {
+    Kind kind;
+    uint64_t offset = 0;
+    std::byte* memory = nullptr;     // kRead, kWrite.
+    size_t length = 0;               // Bytes in all.
+    const iovec* vectors = nullptr;  // kWritev.
+    unsigned vector_count = 0;
+  };
+  Task<Status> submit(IoRequest request);
+  void queue(Operation* op, const IoRequest& request);
+  void submit_queued();
   static Task<void> reap_loop(UringBlockDevice* self);
   void reap();
 
@@ -52,7 +66,9 @@ class UringBlockDevice final : public BlockDevice {
   io_uring ring_{};
   boost::asio::posix::stream_descriptor events_;  // The eventfd io_uring signals.
   AsyncSemaphore slots_;
-  size_t in_flight_ = 0;
+  size_t in_flight_ = 0;    // Queued or in the kernel.
+  size_t unsubmitted_ = 0;  // Queued, not yet handed to the kernel.
+  bool submit_posted_ = false;
   bool reaping_ = false;
   std::string path_;
 };

@@ -6,8 +6,8 @@
 #include <numeric>
 #include <random>
 
-#include "base/units.h"
 #include "base/block_checksums.h"
+#include "base/units.h"
 #include "protect/stripe_geometry.h"
 #include "testing/testing.h"
 

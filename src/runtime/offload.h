@@ -28,10 +28,9 @@ auto offload_initiation(boost::asio::thread_pool& pool, Function function) {
                              work = std::move(work)]() mutable {
       R result = function();
       auto executor = work.get_executor();
-      boost::asio::post(executor, [handler = std::move(handler), result = std::move(result),
-                                   work = std::move(work)]() mutable {
-        std::move(handler)(std::move(result));
-      });
+      boost::asio::post(
+          executor, [handler = std::move(handler), result = std::move(result),
+                     work = std::move(work)]() mutable { std::move(handler)(std::move(result)); });
     });
   };
 }

@@ -1,0 +1,105 @@
+#include "tessd/drive_host.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+
+#include "base/log.h"
+
+namespace tessera {
+
+namespace {
+
+Status create_drive_file(const std::string& path, uint64_t bytes) {
+  if (bytes == 0 || bytes % kBlockSize != 0) {
+    return error(StatusCode::kInvalidArgument, "drive size {} is not a positive multiple of 4 KiB",
+                 bytes);
+  }
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd < 0) return error(StatusCode::kIoError, "create {}: {}", path, std::strerror(errno));
+  int truncated = ftruncate(fd, static_cast<off_t>(bytes));
+  int saved = errno;
+  ::close(fd);
+  if (truncated != 0) return error(StatusCode::kIoError, "size {}: {}", path, std::strerror(saved));
+  return Status();
+}
+
+uint64_t now_unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+Status named(const Status& status, const std::string& path) {
+  return status.ok() ? status
+                     : Status(status.code(), fmt::format("drive {}: {}", path, status.message()));
+}
+
+}  // namespace
+
+DriveHost::~DriveHost() { TESS_ASSERT(closed_ || drives_.empty(), "DriveHost destroyed open"); }
+
+Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
+                                                     const DriveHostOptions& options,
+                                                     size_t position) {
+  Drive drive;
+  drive.path = options.drive_paths[position];
+  if (options.create_bytes > 0 && !std::filesystem::exists(drive.path)) {
+    TESS_CO_RETURN_IF_ERROR(create_drive_file(drive.path, options.create_bytes));
+  }
+  TESS_CO_ASSIGN_OR_RETURN(drive.device,
+                           UringBlockDevice::open(executor, drive.path, options.queue_depth));
+  std::string index_path = options.index_dir.empty()
+                               ? drive.path + ".index"
+                               : fmt::format("{}/drive-{}", options.index_dir, position);
+  auto superblock = co_await read_superblock(*drive.device);
+  bool blank = superblock.status().code() == StatusCode::kNotFound;
+  if (options.force_format || (blank && options.format_blank)) {
+    DriveId id(options.first_drive_id + static_cast<uint32_t>(position));
+    TESS_CO_RETURN_IF_ERROR(
+        (co_await ChunkStore::format(*drive.device, index_path, options.cluster_id, id,
+                                     now_unix_ms(), options.force_format))
+            .status());
+    TESS_LOG_INFO("drive {}: formatted as drive {}", drive.path, id);
+  } else if (blank) {
+    co_return error(StatusCode::kNotFound, "not formatted (start with --format to format it)");
+  }
+  TESS_CO_ASSIGN_OR_RETURN(drive.store, co_await ChunkStore::open(executor, *drive.device,
+                                                                  index_path, options.cluster_id));
+  if (drive.store->dropped_at_open() > 0) {
+    TESS_LOG_WARN("drive {}: {} unsynced chunk(s) did not survive the last crash", drive.path,
+                  drive.store->dropped_at_open());
+  }
+  co_return std::move(drive);
+}
+
+Task<Result<std::unique_ptr<DriveHost>>> DriveHost::open(Executor executor,
+                                                         DriveHostOptions options,
+                                                         DriveService* service) {
+  std::unique_ptr<DriveHost> host(new DriveHost());
+  for (size_t position = 0; position < options.drive_paths.size(); ++position) {
+    Result<Drive> drive = co_await open_drive(executor, options, position);
+    if (!drive.ok()) {
+      co_await host->close();
+      co_return named(drive.status(), options.drive_paths[position]);
+    }
+    ChunkStoreStats stats = drive->store->stats();
+    TESS_LOG_INFO("drive {} ({}): {} chunks, {} of {} bytes used", drive->store->drive_id(),
+                  drive->path, stats.chunk_count, stats.used_bytes, stats.capacity_bytes);
+    if (options.scrub_enabled) drive->store->start_scrubber(options.scrub);
+    service->add_drive(drive->store.get(), drive->path);
+    host->drives_.push_back(std::move(*drive));
+  }
+  co_return host;
+}
+
+Task<void> DriveHost::close() {
+  for (Drive& drive : drives_) co_await drive.store->close();
+  closed_ = true;
+}
+
+}  // namespace tessera

@@ -1,0 +1,59 @@
+// DriveHost: the drives of one tessd. Opens each drive (a file or block device), formats it when
+// asked and it is blank, opens its chunk store, starts its scrubber, and adds it to a DriveService.
+//
+// Lives on one executor: the one given to open(), which the stores and the service use too.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drive/chunk_store.h"
+#include "drive/uring_block_device.h"
+#include "drive_service/drive_service.h"
+
+namespace tessera {
+
+struct DriveHostOptions {
+  ClusterUuid cluster_id{};
+  std::vector<std::string> drive_paths;
+  // Where each drive's index lives: "<drive path>.index" if empty, else "<index_dir>/drive-<n>".
+  std::string index_dir;
+  bool format_blank = false;    // Format drives that hold no superblock.
+  bool force_format = false;    // Reformat every drive, whatever it holds (loses its data).
+  uint32_t first_drive_id = 1;  // Ids of formatted drives: first_drive_id + position.
+  uint64_t create_bytes = 0;    // Create missing drive files of this size (0: missing is an error).
+  uint32_t queue_depth = 64;
+  ScrubOptions scrub;
+  bool scrub_enabled = true;
+};
+
+class DriveHost {
+ public:
+  // Errors name the drive path: device open errors, kNotFound for a blank drive without
+  // format_blank, and the store's open errors (other cluster, unknown format, corrupt index).
+  static Task<Result<std::unique_ptr<DriveHost>>> open(Executor executor, DriveHostOptions options,
+                                                       DriveService* service);
+  ~DriveHost();
+  DriveHost(const DriveHost&) = delete;
+  DriveHost& operator=(const DriveHost&) = delete;
+
+  // Stops scrubbers and closes stores. REQUIRES: the RPC server was shut down.
+  Task<void> close();
+  size_t drive_count() const { return drives_.size(); }
+
+ private:
+  struct Drive {
+    std::string path;
+    std::unique_ptr<UringBlockDevice> device;
+    std::unique_ptr<ChunkStore> store;
+  };
+  DriveHost() = default;
+  static Task<Result<Drive>> open_drive(Executor executor, const DriveHostOptions& options,
+                                        size_t position);
+
+  std::vector<Drive> drives_;
+  bool closed_ = false;
+};
+
+}  // namespace tessera
