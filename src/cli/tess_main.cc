@@ -3,13 +3,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cluster_commands.h"
 #include "cli/exit_code.h"
+#include "cli/local_cluster.h"
 #include "cli/sim_placement.h"
 
 int main(int argc, char** argv) {
   CLI::App app("tess: operate a Tessera cluster and study its design", "tess");
   app.require_subcommand(1);
   tessera::Status result;
+  tessera::cli::add_cluster_commands(app, &result);
+  tessera::cli::add_local_commands(app, &result);
   tessera::cli::add_sim_commands(app, &result);
   try {
     app.parse(argc, argv);

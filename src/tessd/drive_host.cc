@@ -45,9 +45,9 @@ DriveHost::~DriveHost() { TESS_ASSERT(closed_ || drives_.empty(), "DriveHost des
 
 Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
                                                      const DriveHostOptions& options,
-                                                     size_t position) {
+                                                     size_t position, std::string path) {
   Drive drive;
-  drive.path = options.drive_paths[position];
+  drive.path = std::move(path);
   if (options.create_bytes > 0 && !std::filesystem::exists(drive.path)) {
     TESS_CO_RETURN_IF_ERROR(create_drive_file(drive.path, options.create_bytes));
   }
@@ -60,6 +60,10 @@ Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
   bool blank = superblock.status().code() == StatusCode::kNotFound;
   if (options.force_format || (blank && options.format_blank)) {
     DriveId id(options.first_drive_id + static_cast<uint32_t>(position));
+    if (options.allocate_drive_id) {
+      TESS_CO_ASSIGN_OR_RETURN(uint32_t allocated, options.allocate_drive_id());
+      id = DriveId(allocated);
+    }
     TESS_CO_RETURN_IF_ERROR(
         (co_await ChunkStore::format(*drive.device, index_path, options.cluster_id, id,
                                      now_unix_ms(), options.force_format))
@@ -77,24 +81,60 @@ Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
   co_return std::move(drive);
 }
 
+Status DriveHost::serve(Drive drive) {
+  ChunkStoreStats stats = drive.store->stats();
+  TESS_LOG_INFO("drive {} ({}): {} chunks, {} of {} bytes used", drive.store->drive_id(),
+                drive.path, stats.chunk_count, stats.used_bytes, stats.capacity_bytes);
+  for (const Drive& other : drives_) {
+    if (other.store->drive_id() == drive.store->drive_id()) {
+      return error(StatusCode::kAlreadyExists, "drive {}: drive {} is served already ({})",
+                   drive.path, drive.store->drive_id(), other.path);
+    }
+  }
+  if (options_.scrub_enabled) drive.store->start_scrubber(options_.scrub);
+  service_->add_drive(drive.store.get(), drive.path);
+  drives_.push_back(std::move(drive));
+  return Status();
+}
+
 Task<Result<std::unique_ptr<DriveHost>>> DriveHost::open(Executor executor,
                                                          DriveHostOptions options,
                                                          DriveService* service) {
-  std::unique_ptr<DriveHost> host(new DriveHost());
+  std::unique_ptr<DriveHost> host(new DriveHost(executor, options, service));
   for (size_t position = 0; position < options.drive_paths.size(); ++position) {
-    Result<Drive> drive = co_await open_drive(executor, options, position);
-    if (!drive.ok()) {
+    Result<Drive> drive =
+        co_await open_drive(executor, options, position, options.drive_paths[position]);
+    Status served = drive.ok() ? host->serve(std::move(*drive)) : drive.status();
+    if (!served.ok()) {
       co_await host->close();
-      co_return named(drive.status(), options.drive_paths[position]);
+      co_return named(served, options.drive_paths[position]);
     }
-    ChunkStoreStats stats = drive->store->stats();
-    TESS_LOG_INFO("drive {} ({}): {} chunks, {} of {} bytes used", drive->store->drive_id(),
-                  drive->path, stats.chunk_count, stats.used_bytes, stats.capacity_bytes);
-    if (options.scrub_enabled) drive->store->start_scrubber(options.scrub);
-    service->add_drive(drive->store.get(), drive->path);
-    host->drives_.push_back(std::move(*drive));
   }
   co_return host;
+}
+
+Task<Status> DriveHost::add_drive(std::string path, uint32_t drive_id_if_blank) {
+  for (const Drive& drive : drives_) {
+    if (drive.path == path) co_return error(StatusCode::kAlreadyExists, "drive {} is served already", path);
+  }
+  DriveHostOptions options = options_;
+  options.format_blank = true;
+  options.force_format = false;
+  options.create_bytes = 0;  // An added drive must exist: a typo should not create a file.
+  options.allocate_drive_id = [drive_id_if_blank]() -> Result<uint32_t> { return drive_id_if_blank; };
+  Result<Drive> drive = co_await open_drive(executor_, options, drives_.size(), path);
+  if (!drive.ok()) co_return named(drive.status(), path);
+  co_return named(serve(std::move(*drive)), path);
+}
+
+std::vector<DriveHost::DriveSummary> DriveHost::summaries() const {
+  std::vector<DriveSummary> out;
+  for (const Drive& drive : drives_) {
+    ChunkStoreStats stats = drive.store->stats();
+    out.push_back(DriveSummary{drive.store->drive_id().value(), drive.path, stats.capacity_bytes,
+                               stats.used_bytes});
+  }
+  return out;
 }
 
 Task<void> DriveHost::close() {

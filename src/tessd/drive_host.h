@@ -4,6 +4,7 @@
 // Lives on one executor: the one given to open(), which the stores and the service use too.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,9 @@ struct DriveHostOptions {
   std::string index_dir;
   bool format_blank = false;    // Format drives that hold no superblock.
   bool force_format = false;    // Reformat every drive, whatever it holds (loses its data).
-  uint32_t first_drive_id = 1;  // Ids of formatted drives: first_drive_id + position.
+  uint32_t first_drive_id = 1;  // Ids of formatted drives: first_drive_id + position,
+  // unless this allocates them (the cluster's counter in etcd). Blocking; called at format only.
+  std::function<Result<uint32_t>()> allocate_drive_id;
   uint64_t create_bytes = 0;    // Create missing drive files of this size (0: missing is an error).
   uint32_t queue_depth = 64;
   ScrubOptions scrub;
@@ -38,6 +41,16 @@ class DriveHost {
   DriveHost(const DriveHost&) = delete;
   DriveHost& operator=(const DriveHost&) = delete;
 
+  // Opens one more drive (formatting it if blank, with `drive_id`) and serves it. Errors as open().
+  Task<Status> add_drive(std::string path, uint32_t drive_id_if_blank);
+  struct DriveSummary {
+    uint32_t drive_id;
+    std::string path;
+    uint64_t capacity_bytes;
+    uint64_t used_bytes;
+  };
+  std::vector<DriveSummary> summaries() const;
+
   // Stops scrubbers and closes stores. REQUIRES: the RPC server was shut down.
   Task<void> close();
   size_t drive_count() const { return drives_.size(); }
@@ -48,10 +61,15 @@ class DriveHost {
     std::unique_ptr<UringBlockDevice> device;
     std::unique_ptr<ChunkStore> store;
   };
-  DriveHost() = default;
+  DriveHost(Executor executor, DriveHostOptions options, DriveService* service)
+      : executor_(std::move(executor)), options_(std::move(options)), service_(service) {}
   static Task<Result<Drive>> open_drive(Executor executor, const DriveHostOptions& options,
-                                        size_t position);
+                                        size_t position, std::string path);
+  Status serve(Drive drive);
 
+  Executor executor_;
+  DriveHostOptions options_;
+  DriveService* service_;
   std::vector<Drive> drives_;
   bool closed_ = false;
 };

@@ -6,7 +6,11 @@
 #include <fstream>
 
 #include "base/log.h"
+#include "cluster/control_plane.h"
+#include "cluster/rest_api.h"
+#include "http/http.h"
 #include "rpc/server.h"
+#include "runtime/blocking_bridge.h"
 #include "tessd/drive_host.h"
 
 namespace tessera {
@@ -14,6 +18,12 @@ namespace {
 
 struct TessdOptions {
   std::string listen = "127.0.0.1:7400";
+  std::string http = "127.0.0.1:7500";
+  std::string etcd;  // Comma-separated HOST:PORT of every etcd member; empty: drive role only.
+  std::string cluster_name = "default";
+  std::string host_name;
+  std::string failure_domain;
+  int64_t lease_ttl_s = 5;
   std::string cluster_id;
   std::string port_file;
   std::string log_level = "info";
@@ -23,24 +33,6 @@ struct TessdOptions {
   size_t max_in_flight_per_drive = 64;
   DriveHostOptions drives;
 };
-
-Status split_address(const std::string& text, std::string* host, uint16_t* port) {
-  size_t colon = text.rfind(':');
-  unsigned long value = 0;
-  if (colon != std::string::npos) {
-    try {
-      value = std::stoul(text.substr(colon + 1));
-    } catch (const std::exception&) {
-      colon = std::string::npos;
-    }
-  }
-  if (colon == std::string::npos || colon == 0 || value > 65535) {
-    return error(StatusCode::kInvalidArgument, "--listen {}: expected HOST:PORT", text);
-  }
-  *host = text.substr(0, colon);
-  *port = static_cast<uint16_t>(value);
-  return Status();
-}
 
 Status write_port_file(const std::string& path, uint16_t port) {
   std::string temporary = path + ".tmp";
@@ -55,22 +47,109 @@ Status write_port_file(const std::string& path, uint16_t port) {
   return Status();
 }
 
-Task<Status> run(TessdOptions options, boost::asio::signal_set* signals) {
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<proto::DriveInfo> drive_infos(const DriveHost& drives) {
+  std::vector<proto::DriveInfo> infos;
+  for (const DriveHost::DriveSummary& summary : drives.summaries()) {
+    proto::DriveInfo info;
+    info.set_drive_id(summary.drive_id);
+    info.set_path(summary.path);
+    info.set_capacity_bytes(summary.capacity_bytes);
+    info.set_used_bytes(summary.used_bytes);
+    infos.push_back(std::move(info));
+  }
+  return infos;
+}
+
+Task<std::vector<proto::DriveInfo>> add_drive_task(DriveHost* drives, std::string path,
+                                                   uint32_t id, Status* status) {
+  *status = co_await drives->add_drive(std::move(path), id);
+  co_return drive_infos(*drives);
+}
+
+// The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
+struct Member {
+  std::unique_ptr<ControlPlane> control;
+  std::unique_ptr<http::Server> api;
+  std::unique_ptr<BlockingBridge> bridge;
+};
+
+// Runs on the API thread: allocates an id, opens the drive on the loop, republishes the drives.
+Result<proto::DriveInfo> add_local_drive(ControlPlane* control, BlockingBridge* bridge,
+                                         DriveHost* drives, const std::string& path) {
+  TESS_ASSIGN_OR_RETURN(uint32_t id, control->allocate_drive_id());
+  Status added;
+  std::vector<proto::DriveInfo> infos = bridge->run(add_drive_task(drives, path, id, &added));
+  TESS_RETURN_IF_ERROR(added);
+  control->set_drives(infos);
+  for (const proto::DriveInfo& info : infos) {
+    if (info.path() == path) return info;
+  }
+  return error(StatusCode::kInternal, "drive {} vanished", path);
+}
+
+Status start_member(TessdOptions& options, Member& member, rpc::RpcServer& server,
+                    DriveHost& drives, boost::asio::io_context& loop) {
+  ControlPlane& control = *member.control;
+  control.set_drives(drive_infos(drives));
+  TESS_RETURN_IF_ERROR(control.start());
+  std::string http_host;
+  uint16_t http_port = 0;
+  TESS_RETURN_IF_ERROR(http::split_host_port(options.http, &http_host, &http_port));
+  member.bridge = std::make_unique<BlockingBridge>(loop, 4);
+  ControlPlane* control_ptr = &control;
+  BlockingBridge* bridge = member.bridge.get();
+  DriveHost* drives_ptr = &drives;
+  AddLocalDrive add = [control_ptr, bridge, drives_ptr](const std::string& path) {
+    return add_local_drive(control_ptr, bridge, drives_ptr, path);
+  };
+  member.api = std::make_unique<http::Server>(
+      http_host, http_port,
+      [control_ptr, add](const http::Request& request) {
+        return handle_api_request(*control_ptr, add, request);
+      });
+  TESS_RETURN_IF_ERROR(member.api->start());
+  TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());
+  (void)server;
+  return Status();
+}
+
+Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* signals) {
   Executor executor = co_await boost::asio::this_coro::executor;
+  auto& loop = static_cast<boost::asio::io_context&>(
+      boost::asio::query(executor, boost::asio::execution::context));
   rpc::ServerOptions server_options;
   TESS_CO_RETURN_IF_ERROR(
-      split_address(options.listen, &server_options.address, &server_options.port));
-  TESS_CO_ASSIGN_OR_RETURN(options.drives.cluster_id, parse_cluster_uuid(options.cluster_id));
+      http::split_host_port(options.listen, &server_options.address, &server_options.port));
+  if (member->control) {
+    TESS_CO_ASSIGN_OR_RETURN(options.drives.cluster_id,
+                             parse_cluster_uuid(member->control->cluster_uuid()));
+    ControlPlane* control = member->control.get();
+    options.drives.allocate_drive_id = [control] { return control->allocate_drive_id(); };
+  } else {
+    TESS_CO_ASSIGN_OR_RETURN(options.drives.cluster_id, parse_cluster_uuid(options.cluster_id));
+  }
   options.drives.scrub.bytes_per_second = options.scrub_mib_per_s * kMiB;
   options.drives.scrub.pass_interval = std::chrono::seconds(options.scrub_interval_s);
 
-  DriveService service(
-      DriveServiceOptions{.max_in_flight_per_drive = options.max_in_flight_per_drive});
+  DriveService service(DriveServiceOptions{.max_in_flight_per_drive = options.max_in_flight_per_drive});
   TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<DriveHost> drives,
                            co_await DriveHost::open(executor, options.drives, &service));
   rpc::RpcServer server(executor, server_options);
   service.register_with(server);
   Status started = server.start();
+  if (started.ok() && member->control) started = start_member(options, *member, server, *drives, loop);
   if (started.ok() && !options.port_file.empty()) {
     started = write_port_file(options.port_file, server.port());
   }
@@ -80,6 +159,8 @@ Task<Status> run(TessdOptions options, boost::asio::signal_set* signals) {
     auto [ec, signal] = co_await signals->async_wait(use_task);
     TESS_LOG_INFO("tessd: signal {}, shutting down", signal);
   }
+  if (member->api) member->api->stop();
+  if (member->control) member->control->stop();
   co_await server.shutdown(Deadline::after(std::chrono::seconds(5)));
   co_await drives->close();
   co_return started;
@@ -94,12 +175,23 @@ int main(int argc, char** argv) {
   CLI::App app("tessd: the Tessera server (today: the drive role)", "tessd");
   app.add_option("--listen", options.listen, "HOST:PORT to serve RPC on (port 0: any free port)")
       ->capture_default_str();
+  app.add_option("--etcd", options.etcd,
+                 "etcd members' client addresses, HOST:PORT,HOST:PORT,...: join the cluster");
+  app.add_option("--cluster", options.cluster_name, "the cluster's name in etcd")
+      ->capture_default_str();
+  app.add_option("--name", options.host_name,
+                 "this host's name, unique in the cluster (default: the --listen address)");
+  app.add_option("--failure-domain", options.failure_domain,
+                 "the failure domain (rack, server) this host is in (default: its name)");
+  app.add_option("--http", options.http, "HOST:PORT of the REST API (with --etcd)")
+      ->capture_default_str();
+  app.add_option("--lease-ttl-s", options.lease_ttl_s,
+                 "etcd lease TTL: a host that stops is declared down after about this long")
+      ->capture_default_str();
   app.add_option("--cluster-id", options.cluster_id,
-                 "the cluster's id (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx); drives of other "
-                 "clusters are refused")
-      ->required();
-  app.add_option("--drive", options.drives.drive_paths, "a drive: file or block device (repeat)")
-      ->required();
+                 "without --etcd: the cluster's id (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx); drives "
+                 "of other clusters are refused");
+  app.add_option("--drive", options.drives.drive_paths, "a drive: file or block device (repeat)");
   app.add_option("--index-dir", options.drives.index_dir,
                  "directory for the drive indexes (default: beside each drive, PATH.index)");
   app.add_flag("--format", options.drives.format_blank, "format drives that are blank");
@@ -136,10 +228,39 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "tessd: {}\n", logging.message());
     return 2;
   }
+  if (options.etcd.empty() == options.cluster_id.empty()) {
+    fmt::print(stderr, "tessd: give either --etcd (join a cluster) or --cluster-id (drive role only)\n");
+    return 2;
+  }
+  tessera::Member member;
+  if (!options.etcd.empty()) {
+    tessera::ControlPlaneOptions control;
+    control.etcd_endpoints = tessera::split_list(options.etcd);
+    control.cluster_name = options.cluster_name;
+    control.host_name = options.host_name.empty() ? options.listen : options.host_name;
+    std::string ignored;
+    uint16_t rpc_port = 0, http_port = 0;
+    tessera::Status parsed = tessera::http::split_host_port(options.listen, &control.address, &rpc_port);
+    if (parsed.ok()) parsed = tessera::http::split_host_port(options.http, &ignored, &http_port);
+    if (!parsed.ok() || rpc_port == 0 || http_port == 0) {
+      fmt::print(stderr, "tessd: with --etcd, --listen and --http need fixed HOST:PORT addresses\n");
+      return 2;
+    }
+    control.rpc_port = rpc_port;
+    control.http_port = http_port;
+    control.failure_domain = options.failure_domain;
+    control.lease_ttl_seconds = options.lease_ttl_s;
+    auto joined = tessera::ControlPlane::join(control);
+    if (!joined.ok()) {
+      fmt::print(stderr, "tessd: cannot join the cluster: {}\n", joined.status().message());
+      return 1;
+    }
+    member.control = std::move(*joined);
+  }
   boost::asio::io_context loop(1);
   boost::asio::signal_set signals(loop, SIGINT, SIGTERM);
   tessera::Status result =
-      tessera::run_until_complete(loop, tessera::run(std::move(options), &signals));
+      tessera::run_until_complete(loop, tessera::run(std::move(options), &member, &signals));
   if (!result.ok()) {
     TESS_LOG_ERROR("tessd: {}", result);
     fmt::print(stderr, "tessd: {}\n", result.message());

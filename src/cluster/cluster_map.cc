@@ -1,0 +1,309 @@
+#include "cluster/cluster_map.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace tessera {
+
+namespace {
+
+proto::BucketEntry to_entry(const BucketReplicas& bucket) {
+  proto::BucketEntry entry;
+  entry.set_leader(bucket.leader.value());
+  for (HostId follower : bucket.followers) entry.add_followers(follower.value());
+  entry.set_term(bucket.term);
+  return entry;
+}
+
+BucketReplicas from_entry(const proto::BucketEntry& entry) {
+  BucketReplicas bucket{HostId(entry.leader()), {}, entry.term()};
+  for (uint32_t follower : entry.followers()) bucket.followers.emplace_back(follower);
+  return bucket;
+}
+
+std::vector<ProcessSlot> slots_of(const proto::ClusterMapHeader& header) {
+  std::vector<ProcessSlot> slots;
+  for (const proto::HostEntry& host : header.hosts()) {
+    slots.push_back(ProcessSlot{HostId(host.host_id()), host.failure_domain(), host.up()});
+  }
+  return slots;
+}
+
+uint32_t next_power_of_two(uint64_t value) {
+  uint64_t power = 1;
+  while (power < value) power <<= 1;
+  return static_cast<uint32_t>(power);
+}
+
+}  // namespace
+
+Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const ClusterKeys& keys) {
+  TESS_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> values, etcd.get_prefix(keys.map()));
+  const EtcdKeyValue* header_value = nullptr;
+  std::map<uint32_t, const EtcdKeyValue*> shards;
+  for (const EtcdKeyValue& kv : values) {
+    if (kv.key == keys.map_header()) {
+      header_value = &kv;
+    } else if (kv.key.starts_with(keys.map() + "buckets/")) {
+      shards[static_cast<uint32_t>(std::stoul(kv.key.substr(keys.map().size() + 8)))] = &kv;
+    }
+  }
+  if (header_value == nullptr) return std::optional<ClusterMap>();
+  ClusterMap map;
+  if (!map.header.ParseFromString(header_value->value)) {
+    return error(StatusCode::kCorruption, "cluster map header in etcd is malformed");
+  }
+  map.header_mod_revision = header_value->mod_revision;
+  map.buckets.reserve(map.header.bucket_count());
+  uint32_t shard_count =
+      (map.header.bucket_count() + map.header.bucket_shard_size() - 1) / map.header.bucket_shard_size();
+  for (uint32_t shard = 0; shard < shard_count; ++shard) {
+    auto found = shards.find(shard);
+    proto::BucketShard message;
+    if (found == shards.end() || !message.ParseFromString(found->second->value) ||
+        message.first_bucket() != map.buckets.size() || message.epoch() > map.header.epoch()) {
+      return error(StatusCode::kCorruption, "bucket shard {} of map epoch {} is missing or malformed",
+                   shard, map.header.epoch());
+    }
+    for (const proto::BucketEntry& entry : message.buckets()) map.buckets.push_back(from_entry(entry));
+  }
+  if (map.buckets.size() != map.header.bucket_count()) {
+    return error(StatusCode::kCorruption, "map epoch {} holds {} of {} buckets", map.header.epoch(),
+                 map.buckets.size(), map.header.bucket_count());
+  }
+  return std::optional<ClusterMap>(std::move(map));
+}
+
+Result<bool> store_map(const EtcdClient& etcd, const ClusterKeys& keys, const ClusterMap& next,
+                       const ClusterMap* previous) {
+  std::vector<EtcdCompare> compares;
+  if (previous == nullptr) {
+    compares.push_back(EtcdCompare{keys.map_header(), "CREATE", "EQUAL", 0, {}});
+  } else {
+    compares.push_back(
+        EtcdCompare{keys.map_header(), "MOD", "EQUAL", previous->header_mod_revision, {}});
+  }
+  std::vector<EtcdOp> ops;
+  ops.push_back(EtcdOp{EtcdOp::Kind::kPut, keys.map_header(), next.header.SerializeAsString(), 0});
+  uint32_t shard_size = next.header.bucket_shard_size();
+  for (uint32_t first = 0; first < next.buckets.size(); first += shard_size) {
+    uint32_t end = std::min<uint32_t>(first + shard_size, static_cast<uint32_t>(next.buckets.size()));
+    bool changed = previous == nullptr ||
+                   !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
+                               previous->buckets.begin() + first);
+    if (!changed) continue;
+    proto::BucketShard shard;
+    shard.set_epoch(next.header.epoch());
+    shard.set_first_bucket(first);
+    for (uint32_t b = first; b < end; ++b) *shard.add_buckets() = to_entry(next.buckets[b]);
+    ops.push_back(EtcdOp{EtcdOp::Kind::kPut, keys.bucket_shard(first / shard_size),
+                         shard.SerializeAsString(), 0});
+  }
+  return etcd.txn(compares, ops);
+}
+
+Result<std::vector<proto::HostRegistration>> load_registrations(const EtcdClient& etcd,
+                                                                const ClusterKeys& keys) {
+  TESS_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> values, etcd.get_prefix(keys.hosts()));
+  std::vector<proto::HostRegistration> out;
+  for (const EtcdKeyValue& kv : values) {
+    proto::HostRegistration registration;
+    if (registration.ParseFromString(kv.value)) out.push_back(std::move(registration));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.host_id() < b.host_id(); });
+  return out;
+}
+
+uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& registrations) {
+  std::set<std::string> domains;
+  for (const auto& registration : registrations) domains.insert(registration.failure_domain());
+  return static_cast<uint32_t>(domains.size());
+}
+
+uint32_t default_hot_spare(uint32_t failure_domains) { return failure_domains <= 6 ? 1 : 2; }
+
+Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data,
+                       uint32_t parity) {
+  if (hot_spare + data + parity > failure_domains) {
+    return error(StatusCode::kInvalidArgument,
+                 "a hot spare of {} leaves {} failure domains, fewer than the {}+{} stripe needs",
+                 hot_spare, failure_domains > hot_spare ? failure_domains - hot_spare : 0, data,
+                 parity);
+  }
+  return Status();
+}
+
+Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure_domains,
+                                       uint32_t processes) {
+  if (request.parity != 2 && request.parity != 4) {
+    return error(StatusCode::kInvalidArgument, "--parity must be 2 or 4, not {}", request.parity);
+  }
+  if (request.data < 3 || request.data > 16) {
+    return error(StatusCode::kInvalidArgument, "--data must be 3 to 16, not {}", request.data);
+  }
+  if (request.data + request.parity > failure_domains) {
+    return error(StatusCode::kInvalidArgument,
+                 "{}+{} needs {} failure domains; {} are registered", request.data, request.parity,
+                 request.data + request.parity, failure_domains);
+  }
+  uint64_t minimum_buckets = 16ULL * processes;
+  if (request.bucket_count == 0) {
+    request.bucket_count = std::max<uint32_t>(1024, next_power_of_two(minimum_buckets));
+  }
+  if ((request.bucket_count & (request.bucket_count - 1)) != 0) {
+    return error(StatusCode::kInvalidArgument, "--buckets must be a power of two, not {}",
+                 request.bucket_count);
+  }
+  if (request.bucket_count < minimum_buckets) {
+    return error(StatusCode::kInvalidArgument,
+                 "--buckets must be at least 16 per compute process: {} for {} processes, not {}",
+                 minimum_buckets, processes, request.bucket_count);
+  }
+  if (request.bucket_count > 65'536) {
+    return error(StatusCode::kInvalidArgument, "--buckets is at most 65536, not {}",
+                 request.bucket_count);
+  }
+  if (request.hot_spare < 0) {
+    // The default gives way to what the stripe leaves: 8 domains at 5+2 get 1, not 2.
+    uint32_t spare_domains = failure_domains - request.data - request.parity;
+    request.hot_spare =
+        static_cast<int32_t>(std::min(default_hot_spare(failure_domains), spare_domains));
+  }
+  TESS_RETURN_IF_ERROR(check_hot_spare(static_cast<uint32_t>(request.hot_spare), failure_domains,
+                                       request.data, request.parity));
+  return request;
+}
+
+namespace {
+
+// Hosts and drives from the registrations, keeping hosts that are gone (down) in the map.
+bool update_hosts(proto::ClusterMapHeader& header,
+                  const std::vector<proto::HostRegistration>& registrations, uint64_t next_epoch) {
+  std::map<uint32_t, const proto::HostRegistration*> live;
+  for (const auto& registration : registrations) live[registration.host_id()] = &registration;
+  bool changed = false;
+  std::set<uint32_t> known;
+  for (proto::HostEntry& host : *header.mutable_hosts()) {
+    known.insert(host.host_id());
+    auto found = live.find(host.host_id());
+    bool up = found != live.end();
+    if (up) {
+      const proto::HostRegistration& registration = *found->second;
+      if (host.address() != registration.address() || host.rpc_port() != registration.rpc_port() ||
+          host.http_port() != registration.http_port()) {
+        host.set_address(registration.address());
+        host.set_rpc_port(registration.rpc_port());
+        host.set_http_port(registration.http_port());
+        changed = true;
+      }
+    }
+    if (host.up() != up) {
+      host.set_up(up);
+      host.set_changed_epoch(next_epoch);
+      changed = true;
+    }
+  }
+  for (const auto& registration : registrations) {
+    if (known.contains(registration.host_id())) continue;
+    proto::HostEntry* host = header.add_hosts();
+    host->set_host_id(registration.host_id());
+    host->set_name(registration.name());
+    host->set_address(registration.address());
+    host->set_rpc_port(registration.rpc_port());
+    host->set_http_port(registration.http_port());
+    host->set_failure_domain(registration.failure_domain());
+    host->set_up(true);
+    host->set_changed_epoch(next_epoch);
+    changed = true;
+  }
+  // Drives: every drive a live host reports is active; drives of gone hosts stay, inactive.
+  std::map<uint32_t, proto::DriveEntry> drives;
+  for (const proto::DriveEntry& drive : header.drives()) {
+    drives[drive.drive_id()] = drive;
+    drives[drive.drive_id()].set_active(false);
+  }
+  for (const auto& registration : registrations) {
+    for (const proto::DriveInfo& info : registration.drives()) {
+      proto::DriveEntry& drive = drives[info.drive_id()];
+      drive.set_drive_id(info.drive_id());
+      drive.set_host_id(registration.host_id());
+      drive.set_path(info.path());
+      drive.set_capacity_bytes(info.capacity_bytes());
+      drive.set_used_bytes(info.used_bytes());
+      drive.set_active(true);
+    }
+  }
+  google::protobuf::RepeatedPtrField<proto::DriveEntry> next;
+  for (auto& [id, drive] : drives) *next.Add() = drive;
+  bool drives_changed = next.size() != header.drives().size();
+  for (int i = 0; !drives_changed && i < next.size(); ++i) {
+    drives_changed = next[i].SerializeAsString() != header.drives(i).SerializeAsString();
+  }
+  if (drives_changed) {
+    *header.mutable_drives() = std::move(next);
+    changed = true;
+  }
+  return changed;
+}
+
+}  // namespace
+
+std::optional<ClusterMap> next_map(const ClusterMap& current,
+                                   const std::vector<proto::HostRegistration>& registrations) {
+  ClusterMap next = current;
+  uint64_t epoch = current.header.epoch() + 1;
+  bool changed = update_hosts(next.header, registrations, epoch);
+  AssignmentOptions options{.replicas = current.header.protection().parity() + 1};
+  std::vector<ProcessSlot> slots = slots_of(next.header);
+  next.buckets = assign_buckets(current.buckets, current.header.bucket_count(), slots, options);
+  changed = changed || next.buckets != current.buckets;
+  if (!changed) return std::nullopt;
+  next.header.set_epoch(epoch);
+  return next;
+}
+
+ClusterMap initial_map(const std::string& uuid, const CreationRequest& request,
+                       const std::vector<proto::HostRegistration>& registrations,
+                       uint64_t now_unix_ms) {
+  ClusterMap map;
+  proto::ClusterMapHeader& header = map.header;
+  header.set_cluster_uuid(uuid);
+  header.set_epoch(1);
+  header.set_created_unix_ms(now_unix_ms);
+  header.set_format_version(kMapFormatVersion);
+  header.mutable_protection()->set_data(request.data);
+  header.mutable_protection()->set_parity(request.parity);
+  header.set_hot_spare(static_cast<uint32_t>(request.hot_spare));
+  header.set_bucket_count(request.bucket_count);
+  header.set_bucket_shard_size(kBucketShardSize);
+  update_hosts(header, registrations, 1);
+  AssignmentOptions options{.replicas = request.parity + 1};
+  map.buckets = assign_buckets({}, request.bucket_count, slots_of(header), options);
+  return map;
+}
+
+Capacity capacity_of(const proto::ClusterMapHeader& header) {
+  Capacity capacity;
+  std::map<uint32_t, std::string> domain_of_host;
+  for (const proto::HostEntry& host : header.hosts()) domain_of_host[host.host_id()] = host.failure_domain();
+  std::set<std::string> domains;
+  for (const proto::DriveEntry& drive : header.drives()) {
+    if (!drive.active()) continue;
+    capacity.raw_bytes += drive.capacity_bytes();
+    domains.insert(domain_of_host[drive.host_id()]);
+  }
+  uint64_t k = header.protection().data();
+  uint64_t m = header.protection().parity();
+  uint64_t fd = domains.size();
+  uint64_t hs = header.hot_spare();
+  if (fd == 0 || fd <= hs || k == 0) return capacity;
+  long double usable = static_cast<long double>(capacity.raw_bytes) * static_cast<long double>(fd - hs) /
+                       static_cast<long double>(fd) * static_cast<long double>(k) /
+                       static_cast<long double>(k + m) * 0.98L;
+  capacity.usable_bytes = static_cast<uint64_t>(usable);
+  return capacity;
+}
+
+}  // namespace tessera

@@ -1,0 +1,88 @@
+// The cluster map as held in memory, its storage in etcd, and the views derived from it (status,
+// capacity). Layout in etcd: docs/architecture.md 2.2.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "cluster/bucket_assignment.h"
+#include "cluster/etcd_client.h"
+#include "proto/cluster.pb.h"
+
+namespace tessera {
+
+// Keys of one cluster under /tessera/<name>/.
+struct ClusterKeys {
+  std::string root;  // "/tessera/<name>/"
+  explicit ClusterKeys(const std::string& name) : root("/tessera/" + name + "/") {}
+  std::string uuid() const { return root + "uuid"; }
+  std::string host_name(const std::string& name) const { return root + "ids/host-name/" + name; }
+  std::string next_host_id() const { return root + "ids/next-host"; }
+  std::string next_drive_id() const { return root + "ids/next-drive"; }
+  std::string hosts() const { return root + "hosts/"; }
+  std::string host(uint32_t id) const { return hosts() + std::to_string(id); }
+  std::string election() const { return root + "election/mgmt"; }
+  std::string map() const { return root + "map/"; }
+  std::string map_header() const { return map() + "header"; }
+  std::string bucket_shard(uint32_t shard) const { return map() + "buckets/" + std::to_string(shard); }
+};
+
+// 1024 buckets per shard: 64 shards at 65,536 buckets, within etcd's 128 operations per
+// transaction and 1.5 MiB per request.
+inline constexpr uint32_t kBucketShardSize = 1024;
+inline constexpr uint32_t kMapFormatVersion = 1;
+
+struct ClusterMap {
+  proto::ClusterMapHeader header;
+  std::vector<BucketReplicas> buckets;
+  int64_t header_mod_revision = 0;  // For compare-and-swap of the next change.
+};
+
+// Reads the map at one etcd revision (header and every shard in one range). nullopt if the
+// cluster was not created yet; kCorruption if header and shards disagree.
+Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const ClusterKeys& keys);
+// Writes `next` (epoch already bumped) if the stored header is still the one `previous` was read
+// at (previous == nullptr: none stored yet). Writes only the shards that changed. False if another
+// writer came first.
+Result<bool> store_map(const EtcdClient& etcd, const ClusterKeys& keys, const ClusterMap& next,
+                       const ClusterMap* previous);
+
+// Host registrations currently in etcd (hosts whose lease is alive), by host id.
+Result<std::vector<proto::HostRegistration>> load_registrations(const EtcdClient& etcd,
+                                                                const ClusterKeys& keys);
+
+// Creation rules (docs/architecture.md 2.1). `failure_domains` and `processes` count what is
+// registered now. bucket_count 0 and hot_spare < 0 ask for the defaults. Returns the settled
+// values or kInvalidArgument naming the rule broken.
+struct CreationRequest {
+  uint32_t data = 0;
+  uint32_t parity = 0;
+  int32_t hot_spare = -1;
+  uint32_t bucket_count = 0;
+};
+Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure_domains,
+                                       uint32_t processes);
+uint32_t default_hot_spare(uint32_t failure_domains);
+uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& registrations);
+Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data, uint32_t parity);
+
+// The next map given live registrations: host up/down, drives, bucket assignment. Returns nullopt
+// if nothing changed. `now_unix_ms` stamps new hosts.
+std::optional<ClusterMap> next_map(const ClusterMap& current,
+                                   const std::vector<proto::HostRegistration>& registrations);
+// The first map of a cluster.
+ClusterMap initial_map(const std::string& uuid, const CreationRequest& request,
+                       const std::vector<proto::HostRegistration>& registrations,
+                       uint64_t now_unix_ms);
+
+struct Capacity {
+  uint64_t raw_bytes = 0;
+  uint64_t usable_bytes = 0;
+};
+// raw = sum of active drives; usable = raw x (FD - H) / FD x K / (K + M) x (1 - 2% overhead),
+// FD = failure domains with an active drive.
+Capacity capacity_of(const proto::ClusterMapHeader& header);
+
+}  // namespace tessera

@@ -1,0 +1,288 @@
+#include "cluster/rest_api.h"
+
+#include "http/api_error.h"
+
+#include <map>
+#include <set>
+
+namespace tessera {
+
+using nlohmann::json;
+
+namespace {
+
+http::Response json_response(int status, const json& body) { return {status, body.dump(), {}}; }
+
+http::Response error_response(const Status& status) {
+  return json_response(http::http_status_of(status.code()),
+                       json{{"error", {{"code", http::api_code_name(status.code())},
+                                       {"message", std::string(status.message())}}}});
+}
+
+Result<json> parse_body(const http::Request& request) {
+  json body = json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return error(StatusCode::kInvalidArgument, "the request body is not a JSON object");
+  }
+  return body;
+}
+
+Result<int64_t> integer_field(const json& body, const char* name, int64_t fallback, bool required) {
+  if (!body.contains(name)) {
+    if (required) return error(StatusCode::kInvalidArgument, "\"{}\" is required", name);
+    return fallback;
+  }
+  if (!body[name].is_number_integer()) {
+    return error(StatusCode::kInvalidArgument, "\"{}\" must be an integer", name);
+  }
+  return body[name].get<int64_t>();
+}
+
+json hosts_json(const ClusterView& view) {
+  json hosts = json::array();
+  if (view.map) {
+    for (const proto::HostEntry& host : view.map->header.hosts()) {
+      hosts.push_back({{"id", host.host_id()}, {"name", host.name()},
+                       {"address", fmt::format("{}:{}", host.address(), host.rpc_port())},
+                       {"http_port", host.http_port()}, {"failure_domain", host.failure_domain()},
+                       {"state", host.up() ? "up" : "down"}});
+    }
+  } else {
+    for (const proto::HostRegistration& host : view.registrations) {
+      hosts.push_back({{"id", host.host_id()}, {"name", host.name()},
+                       {"address", fmt::format("{}:{}", host.address(), host.rpc_port())},
+                       {"http_port", host.http_port()}, {"failure_domain", host.failure_domain()},
+                       {"state", "up"}});
+    }
+  }
+  return hosts;
+}
+
+json drives_json(const ClusterView& view) {
+  json drives = json::array();
+  auto add = [&drives](uint32_t id, uint32_t host, const std::string& path, uint64_t capacity,
+                       uint64_t used, bool active) {
+    drives.push_back({{"id", id}, {"host", host}, {"path", path}, {"capacity_bytes", capacity},
+                      {"used_bytes", used}, {"free_bytes", capacity - std::min(capacity, used)},
+                      {"state", active ? "active" : "inactive"}});
+  };
+  if (view.map) {
+    for (const proto::DriveEntry& d : view.map->header.drives()) {
+      add(d.drive_id(), d.host_id(), d.path(), d.capacity_bytes(), d.used_bytes(), d.active());
+    }
+  } else {
+    for (const proto::HostRegistration& host : view.registrations) {
+      for (const proto::DriveInfo& d : host.drives()) {
+        add(d.drive_id(), host.host_id(), d.path(), d.capacity_bytes(), d.used_bytes(), true);
+      }
+    }
+  }
+  return drives;
+}
+
+struct BucketHealth {
+  uint64_t without_leader = 0;
+  uint64_t under_replicated = 0;
+};
+
+BucketHealth bucket_health(const ClusterMap& map) {
+  std::set<uint32_t> up;
+  for (const proto::HostEntry& host : map.header.hosts()) {
+    if (host.up()) up.insert(host.host_id());
+  }
+  BucketHealth health;
+  for (const BucketReplicas& bucket : map.buckets) {
+    if (!up.contains(bucket.leader.value())) ++health.without_leader;
+    if (bucket.followers.size() < map.header.protection().parity()) ++health.under_replicated;
+  }
+  return health;
+}
+
+// Forwards a change to the management leader: a redirect the client follows.
+std::optional<http::Response> redirect_to_leader(const ControlPlane& control,
+                                                 const http::Request& request) {
+  if (control.is_leader()) return std::nullopt;
+  auto view = control.view();
+  for (const proto::HostRegistration& host : view->registrations) {
+    if (host.host_id() == view->leader_host_id) {
+      std::string location =
+          fmt::format("http://{}:{}{}", host.address(), host.http_port(), request.target);
+      return http::Response{307, json{{"redirect", location}}.dump(), {{"Location", location}}};
+    }
+  }
+  return error_response(error(StatusCode::kUnavailable, "no management leader is known now"));
+}
+
+http::Response create(ControlPlane& control, const http::Request& request) {
+  auto body = parse_body(request);
+  if (!body.ok()) return error_response(body.status());
+  CreationRequest creation;
+  auto data = integer_field(*body, "data", 0, true);
+  auto parity = integer_field(*body, "parity", 0, true);
+  auto spare = integer_field(*body, "hot_spare", -1, false);
+  auto buckets = integer_field(*body, "buckets", 0, false);
+  for (const Status& status : {data.status(), parity.status(), spare.status(), buckets.status()}) {
+    if (!status.ok()) return error_response(status);
+  }
+  if (*data < 0 || *data > 64 || *parity < 0 || *parity > 64 || *spare < -1 || *spare > 1024 ||
+      *buckets < 0 || *buckets > (1LL << 31)) {
+    return error_response(error(StatusCode::kInvalidArgument, "a value is out of range"));
+  }
+  creation.data = static_cast<uint32_t>(*data);
+  creation.parity = static_cast<uint32_t>(*parity);
+  creation.hot_spare = static_cast<int32_t>(*spare);
+  creation.bucket_count = static_cast<uint32_t>(*buckets);
+  Status created = control.create_cluster(creation);
+  if (!created.ok()) return error_response(created);
+  return json_response(201, json{{"created", true}});
+}
+
+http::Response hot_spare(ControlPlane& control, const http::Request& request) {
+  auto body = parse_body(request);
+  if (!body.ok()) return error_response(body.status());
+  auto spare = integer_field(*body, "hot_spare", 0, true);
+  if (!spare.ok()) return error_response(spare.status());
+  if (*spare < 0 || *spare > 1024) {
+    return error_response(error(StatusCode::kInvalidArgument, "hot spare {} out of range", *spare));
+  }
+  Status set = control.set_hot_spare(static_cast<uint32_t>(*spare));
+  if (!set.ok()) return error_response(set);
+  return json_response(200, json{{"hot_spare", *spare}});
+}
+
+http::Response add_drive(ControlPlane& control, const AddLocalDrive& add_local,
+                         const http::Request& request, bool local) {
+  auto body = parse_body(request);
+  if (!body.ok()) return error_response(body.status());
+  if (!body->contains("path") || !(*body)["path"].is_string()) {
+    return error_response(error(StatusCode::kInvalidArgument, "\"path\" is required"));
+  }
+  std::string path = (*body)["path"].get<std::string>();
+  if (local) {
+    if (!add_local) return error_response(error(StatusCode::kUnimplemented, "no drive role"));
+    auto added = add_local(path);
+    if (!added.ok()) return error_response(added.status());
+    return json_response(201, json{{"id", added->drive_id()}, {"path", added->path()},
+                                   {"capacity_bytes", added->capacity_bytes()}});
+  }
+  if (!body->contains("host")) return error_response(error(StatusCode::kInvalidArgument, "\"host\" is required"));
+  const json& wanted = (*body)["host"];
+  auto view = control.view();
+  for (const proto::HostRegistration& host : view->registrations) {
+    bool match = wanted.is_number_integer() ? wanted.get<int64_t>() == host.host_id()
+                 : wanted.is_string() && (wanted.get<std::string>() == host.name() ||
+                                          wanted.get<std::string>() == std::to_string(host.host_id()));
+    if (!match) continue;
+    auto forwarded = http::call(host.address(), static_cast<uint16_t>(host.http_port()),
+                                http::Request{"POST", "/api/v1/local/drives",
+                                              json{{"path", path}}.dump(), {}},
+                                std::chrono::seconds(30));
+    if (!forwarded.ok()) return error_response(forwarded.status());
+    return http::Response{forwarded->status, forwarded->body, {}};
+  }
+  return error_response(error(StatusCode::kNotFound, "no host {} is up", wanted.dump()));
+}
+
+}  // namespace
+
+json status_json(const ClusterView& view) {
+  json out;
+  std::vector<std::string> reasons;
+  json hosts = hosts_json(view);
+  json drives = drives_json(view);
+  size_t hosts_up = 0;
+  for (const json& host : hosts) hosts_up += host["state"] == "up" ? 1 : 0;
+  size_t drives_active = 0;
+  for (const json& drive : drives) drives_active += drive["state"] == "active" ? 1 : 0;
+  out["hosts"] = hosts;
+  out["drives"] = drives;
+  out["hosts_up"] = hosts_up;
+  out["drives_active"] = drives_active;
+  out["leader"] = view.leader_host_id == 0 ? json(nullptr) : json(view.leader_host_id);
+  std::string health = "ok";
+  if (!view.map) {
+    health = "error";
+    reasons.push_back("the cluster has not been created (tess cluster create)");
+    out["protection"] = nullptr;
+    out["hot_spare"] = nullptr;
+    out["capacity"] = {{"raw_bytes", 0}, {"usable_bytes", 0}};
+    out["buckets"] = {{"total", 0}, {"without_leader", 0}, {"under_replicated", 0}};
+    out["epoch"] = 0;
+  } else {
+    const proto::ClusterMapHeader& header = view.map->header;
+    out["cluster_id"] = header.cluster_uuid();
+    out["epoch"] = header.epoch();
+    out["protection"] = {{"data", header.protection().data()},
+                         {"parity", header.protection().parity()}};
+    out["hot_spare"] = header.hot_spare();
+    Capacity capacity = capacity_of(header);
+    out["capacity"] = {{"raw_bytes", capacity.raw_bytes}, {"usable_bytes", capacity.usable_bytes}};
+    BucketHealth buckets = bucket_health(*view.map);
+    out["buckets"] = {{"total", view.map->buckets.size()},
+                      {"without_leader", buckets.without_leader},
+                      {"under_replicated", buckets.under_replicated}};
+    if (hosts_up < hosts.size()) {
+      health = "degraded";
+      reasons.push_back(fmt::format("{} of {} hosts down", hosts.size() - hosts_up, hosts.size()));
+    }
+    if (drives_active < drives.size()) {
+      health = "degraded";
+      reasons.push_back(fmt::format("{} of {} drives inactive", drives.size() - drives_active,
+                                    drives.size()));
+    }
+    if (buckets.under_replicated > 0) {
+      health = "degraded";
+      reasons.push_back(fmt::format("{} buckets without all their followers",
+                                    buckets.under_replicated));
+    }
+    if (buckets.without_leader > 0) {
+      health = "error";
+      reasons.push_back(fmt::format("{} buckets without a leader", buckets.without_leader));
+    }
+  }
+  if (view.leader_host_id == 0) {
+    health = "error";
+    reasons.push_back("no management leader");
+  }
+  if (!view.etcd_status.ok()) {
+    if (health == "ok") health = "degraded";
+    reasons.push_back(std::string(view.etcd_status.message()));
+  }
+  out["health"] = health;
+  out["reasons"] = reasons;
+  return out;
+}
+
+http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& add_local_drive,
+                                  const http::Request& request) {
+  std::string path = request.target.substr(0, request.target.find('?'));
+  const std::string& method = request.method;
+  auto view = control.view();
+  if (method == "GET" && path == "/api/v1/status") return json_response(200, status_json(*view));
+  if (method == "GET" && path == "/api/v1/hosts") return json_response(200, json{{"hosts", hosts_json(*view)}});
+  if (method == "GET" && path == "/api/v1/drives") return json_response(200, json{{"drives", drives_json(*view)}});
+  if (method == "GET" && path == "/api/v1/buckets") {
+    if (!view->map) return error_response(error(StatusCode::kFailedPrecondition, "the cluster has not been created"));
+    json buckets = json::array();
+    for (size_t b = 0; b < view->map->buckets.size(); ++b) {
+      const BucketReplicas& bucket = view->map->buckets[b];
+      json followers = json::array();
+      for (HostId follower : bucket.followers) followers.push_back(follower.value());
+      buckets.push_back({{"id", b}, {"leader", bucket.leader.value()}, {"followers", followers},
+                         {"term", bucket.term}});
+    }
+    return json_response(200, json{{"epoch", view->map->header.epoch()}, {"buckets", buckets}});
+  }
+  if (method == "POST" && path == "/api/v1/local/drives") return add_drive(control, add_local_drive, request, true);
+  if (method == "POST" && path == "/api/v1/drives") return add_drive(control, add_local_drive, request, false);
+  bool change = (method == "POST" && path == "/api/v1/cluster") ||
+                (method == "PUT" && path == "/api/v1/cluster/hot-spare");
+  if (!change) {
+    return error_response(error(StatusCode::kNotFound, "no API endpoint {} {}", method, path));
+  }
+  if (auto redirect = redirect_to_leader(control, request)) return *redirect;
+  if (path == "/api/v1/cluster") return create(control, request);
+  return hot_spare(control, request);
+}
+
+}  // namespace tessera

@@ -1,0 +1,16 @@
+// The REST API's error vocabulary, shared by the server (tessd) and its clients (tess): a
+// StatusCode travels as an HTTP status and a code name in {"error": {"code", "message"}}.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+
+namespace tessera::http {
+
+int http_status_of(StatusCode code);
+std::string api_code_name(StatusCode code);
+// The inverse of api_code_name; kInternal for a name it does not know.
+StatusCode status_code_from_api_name(const std::string& name);
+
+}  // namespace tessera::http
