@@ -7,7 +7,7 @@ SOURCES = $(shell git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'te
 .PHONY: help deps build release test demo bench fuzz fuzz-build fuzz-smoke format lint clean
 
 help:
-	@echo "make demo    install what is missing, build, and show Tessera running"
+	@echo "make demo    install what is missing, build, start a local cluster and show it"
 	@echo "make test    install, build (debug: ASan + UBSan), fuzz briefly, run every test"
 	@echo "make bench   build (release) and run the benchmarks"
 	@echo "make fuzz    run the fuzz targets for FUZZ_SECONDS (default 20; try 600)"

@@ -89,7 +89,8 @@ Status create(const CreateArgs& args) {
   json body{{"data", args.data}, {"parity", args.parity}};
   if (args.hot_spare >= 0) body["hot_spare"] = args.hot_spare;
   if (args.buckets > 0) body["buckets"] = args.buckets;
-  TESS_ASSIGN_OR_RETURN(json reply, ApiClient::resolve(args.common.api).call("POST", "/api/v1/cluster", body));
+  TESS_ASSIGN_OR_RETURN(json reply,
+                        ApiClient::resolve(args.common.api).call("POST", "/api/v1/cluster", body));
   if (args.common.json) {
     fmt::print("{}\n", reply.dump(2));
   } else {
@@ -129,7 +130,8 @@ void print_status(const json& status) {
   if (!status["leader"].is_null()) {
     leader = fmt::format("host {}", status["leader"].get<uint32_t>());
     for (const json& host : status["hosts"]) {
-      if (host["id"] == status["leader"]) leader += fmt::format(" ({})", host["name"].get<std::string>());
+      if (host["id"] == status["leader"])
+        leader += fmt::format(" ({})", host["name"].get<std::string>());
     }
   }
   fmt::print("leader      {}\n", leader);
@@ -146,29 +148,34 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   CLI::App* host = app.add_subcommand("host", "hosts of the cluster");
   host->require_subcommand(1);
   auto host_common = std::make_shared<Common>();
-  CLI::App* host_list = host->add_subcommand("list", "every host with its address, failure domain, state");
+  CLI::App* host_list =
+      host->add_subcommand("list", "every host with its address, failure domain, state");
   add_common(host_list, host_common.get());
-  host_list->callback([host_common, result] { *result = show(*host_common, "/api/v1/hosts", print_hosts); });
+  host_list->callback(
+      [host_common, result] { *result = show(*host_common, "/api/v1/hosts", print_hosts); });
 
   CLI::App* drive = app.add_subcommand("drive", "drives of the cluster");
   drive->require_subcommand(1);
   auto drive_common = std::make_shared<Common>();
   CLI::App* drive_list = drive->add_subcommand("list", "every drive with its capacity, use, state");
   add_common(drive_list, drive_common.get());
-  drive_list->callback([drive_common, result] { *result = show(*drive_common, "/api/v1/drives", print_drives); });
+  drive_list->callback(
+      [drive_common, result] { *result = show(*drive_common, "/api/v1/drives", print_drives); });
   struct AddArgs {
     Common common;
     std::string host;
     std::string path;
   };
   auto add_args = std::make_shared<AddArgs>();
-  CLI::App* drive_add = drive->add_subcommand("add", "add a drive (file or block device) to a host");
+  CLI::App* drive_add =
+      drive->add_subcommand("add", "add a drive (file or block device) to a host");
   drive_add->add_option("HOST", add_args->host, "host id or name")->required();
   drive_add->add_option("PATH", add_args->path, "path of the drive on that host")->required();
   add_common(drive_add, &add_args->common);
   drive_add->callback([add_args, result] {
     auto reply = ApiClient::resolve(add_args->common.api)
-                     .call("POST", "/api/v1/drives", json{{"host", add_args->host}, {"path", add_args->path}});
+                     .call("POST", "/api/v1/drives",
+                           json{{"host", add_args->host}, {"path", add_args->path}});
     *result = reply.status();
     if (reply.ok()) {
       if (add_args->common.json) {
@@ -183,16 +190,20 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   CLI::App* bucket = app.add_subcommand("bucket", "buckets: the units of metadata ownership");
   bucket->require_subcommand(1);
   auto bucket_common = std::make_shared<Common>();
-  CLI::App* bucket_list = bucket->add_subcommand("list", "every bucket's leader, followers and term");
+  CLI::App* bucket_list =
+      bucket->add_subcommand("list", "every bucket's leader, followers and term");
   add_common(bucket_list, bucket_common.get());
-  bucket_list->callback([bucket_common, result] { *result = show(*bucket_common, "/api/v1/buckets", print_buckets); });
+  bucket_list->callback([bucket_common, result] {
+    *result = show(*bucket_common, "/api/v1/buckets", print_buckets);
+  });
 
   CLI::App* cluster = app.add_subcommand("cluster", "create the cluster, change its settings");
   cluster->require_subcommand(1);
   auto create_args = std::make_shared<CreateArgs>();
   CLI::App* create_command = cluster->add_subcommand(
       "create", "form the cluster from the registered hosts (protection is fixed from then on)");
-  create_command->add_option("--data", create_args->data, "data columns per stripe, 3 to 16")->required();
+  create_command->add_option("--data", create_args->data, "data columns per stripe, 3 to 16")
+      ->required();
   create_command->add_option("--parity", create_args->parity, "parity columns, 2 or 4")->required();
   create_command->add_option("--hot-spare", create_args->hot_spare,
                              "failure domains of capacity kept free for rebuilds (default: 1 up to "
@@ -212,8 +223,9 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   spare->add_option("N", spare_args->hot_spare, "failure domains of spare capacity")->required();
   add_common(spare, &spare_args->common);
   spare->callback([spare_args, result] {
-    auto reply = ApiClient::resolve(spare_args->common.api)
-                     .call("PUT", "/api/v1/cluster/hot-spare", json{{"hot_spare", spare_args->hot_spare}});
+    auto reply =
+        ApiClient::resolve(spare_args->common.api)
+            .call("PUT", "/api/v1/cluster/hot-spare", json{{"hot_spare", spare_args->hot_spare}});
     *result = reply.status();
     if (reply.ok()) fmt::print("hot spare set to {}\n", spare_args->hot_spare);
   });

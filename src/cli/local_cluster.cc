@@ -40,7 +40,8 @@ struct UpArgs {
 // Where the tessd binary is: --tessd, $TESSD, beside tess, or in the build tree.
 Result<std::string> find_tessd(const std::string& flag) {
   if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("TESSD"); env != nullptr && *env != '\0') return std::string(env);
+  if (const char* env = std::getenv("TESSD"); env != nullptr && *env != '\0')
+    return std::string(env);
   fs::path self = fs::read_symlink("/proc/self/exe").parent_path();
   for (const fs::path& candidate : {self / "tessd", self / ".." / "tessd" / "tessd"}) {
     if (fs::exists(candidate)) return fs::canonical(candidate).string();
@@ -59,7 +60,8 @@ Result<std::string> find_in_path(const std::string& name) {
     if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
     start = colon + 1;
   }
-  return error(StatusCode::kNotFound, "cannot find {} in PATH (scripts/install-deps installs it)", name);
+  return error(StatusCode::kNotFound, "cannot find {} in PATH (scripts/install-deps installs it)",
+               name);
 }
 
 // Starts argv as a daemon (its own session, output to `log`); returns its PID. Double fork, so
@@ -95,7 +97,8 @@ Result<pid_t> spawn_daemon(const std::vector<std::string>& argv, const std::stri
   ssize_t got = read(pipe_fds[0], &daemon, sizeof(daemon));
   close(pipe_fds[0]);
   waitpid(child, nullptr, 0);
-  if (got != sizeof(daemon) || daemon <= 0) return error(StatusCode::kInternal, "could not start {}", argv[0]);
+  if (got != sizeof(daemon) || daemon <= 0)
+    return error(StatusCode::kInternal, "could not start {}", argv[0]);
   return daemon;
 }
 
@@ -123,7 +126,8 @@ std::string state_path(const std::string& dir) { return dir + "/state.json"; }
 
 Result<json> read_state(const std::string& dir) {
   std::ifstream in(state_path(dir));
-  if (!in) return error(StatusCode::kNotFound, "no local cluster in {} (tess local up starts one)", dir);
+  if (!in)
+    return error(StatusCode::kNotFound, "no local cluster in {} (tess local up starts one)", dir);
   json state = json::parse(in, nullptr, false);
   if (state.is_discarded()) return error(StatusCode::kInternal, "{} is corrupt", state_path(dir));
   return state;
@@ -164,56 +168,96 @@ Status start_etcd(const UpArgs& args, json& state) {
   TESS_ASSIGN_OR_RETURN(std::string etcd, find_in_path("etcd"));
   std::string cluster;
   for (uint32_t i = 0; i < args.etcd; ++i) {
-    cluster += fmt::format("{}e{}=http://127.0.0.1:{}", i == 0 ? "" : ",", i, args.base_port + 300 + i);
+    cluster +=
+        fmt::format("{}e{}=http://127.0.0.1:{}", i == 0 ? "" : ",", i, args.base_port + 300 + i);
   }
   std::vector<std::string> endpoints;
   for (uint32_t i = 0; i < args.etcd; ++i) {
     uint16_t client = static_cast<uint16_t>(args.base_port + 200 + i);
     uint16_t peer = static_cast<uint16_t>(args.base_port + 300 + i);
-    std::vector<std::string> argv = {
-        etcd, "--name", fmt::format("e{}", i), "--data-dir", fmt::format("{}/etcd{}", args.dir, i),
-        "--listen-client-urls", fmt::format("http://127.0.0.1:{}", client),
-        "--advertise-client-urls", fmt::format("http://127.0.0.1:{}", client),
-        "--listen-peer-urls", fmt::format("http://127.0.0.1:{}", peer),
-        "--initial-advertise-peer-urls", fmt::format("http://127.0.0.1:{}", peer),
-        "--initial-cluster", cluster, "--initial-cluster-token", "tessera-local",
-        "--initial-cluster-state", "new", "--log-level", "warn"};
+    std::vector<std::string> argv = {etcd,
+                                     "--name",
+                                     fmt::format("e{}", i),
+                                     "--data-dir",
+                                     fmt::format("{}/etcd{}", args.dir, i),
+                                     "--listen-client-urls",
+                                     fmt::format("http://127.0.0.1:{}", client),
+                                     "--advertise-client-urls",
+                                     fmt::format("http://127.0.0.1:{}", client),
+                                     "--listen-peer-urls",
+                                     fmt::format("http://127.0.0.1:{}", peer),
+                                     "--initial-advertise-peer-urls",
+                                     fmt::format("http://127.0.0.1:{}", peer),
+                                     "--initial-cluster",
+                                     cluster,
+                                     "--initial-cluster-token",
+                                     "tessera-local",
+                                     "--initial-cluster-state",
+                                     "new",
+                                     "--log-level",
+                                     "warn"};
     TESS_ASSIGN_OR_RETURN(pid_t pid, spawn_daemon(argv, fmt::format("{}/etcd{}.log", args.dir, i)));
-    state["etcd"].push_back({{"name", fmt::format("e{}", i)}, {"pid", pid},
+    state["etcd"].push_back({{"name", fmt::format("e{}", i)},
+                             {"pid", pid},
                              {"client", fmt::format("127.0.0.1:{}", client)},
-                             {"peer", fmt::format("127.0.0.1:{}", peer)}, {"argv", argv}});
+                             {"peer", fmt::format("127.0.0.1:{}", peer)},
+                             {"argv", argv}});
     endpoints.push_back(fmt::format("127.0.0.1:{}", client));
   }
   TESS_RETURN_IF_ERROR(write_state(args.dir, state));
-  bool healthy = wait_for([&endpoints] {
-    for (const std::string& endpoint : endpoints) {
-      auto reply = http::call("127.0.0.1", static_cast<uint16_t>(std::stoi(endpoint.substr(10))),
-                              http::Request{"GET", "/health", "", {}}, std::chrono::seconds(1));
-      if (!reply.ok() || reply->body.find("true") == std::string::npos) return false;
-    }
-    return true;
-  }, std::chrono::seconds(30));
-  if (!healthy) return error(StatusCode::kUnavailable, "etcd did not become healthy; see {}/etcd*.log", args.dir);
+  bool healthy = wait_for(
+      [&endpoints] {
+        for (const std::string& endpoint : endpoints) {
+          auto reply =
+              http::call("127.0.0.1", static_cast<uint16_t>(std::stoi(endpoint.substr(10))),
+                         http::Request{"GET", "/health", "", {}}, std::chrono::seconds(1));
+          if (!reply.ok() || reply->body.find("true") == std::string::npos) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (!healthy)
+    return error(StatusCode::kUnavailable, "etcd did not become healthy; see {}/etcd*.log",
+                 args.dir);
   return Status();
 }
 
 Status start_hosts(const UpArgs& args, json& state) {
   TESS_ASSIGN_OR_RETURN(std::string tessd, find_tessd(args.tessd));
   std::string etcd;
-  for (const json& member : state["etcd"]) etcd += (etcd.empty() ? "" : ",") + member["client"].get<std::string>();
+  for (const json& member : state["etcd"])
+    etcd += (etcd.empty() ? "" : ",") + member["client"].get<std::string>();
   for (uint32_t i = 0; i < args.hosts; ++i) {
     std::string host_dir = fmt::format("{}/host{}", args.dir, i);
     fs::create_directories(host_dir);
     std::string rpc = fmt::format("127.0.0.1:{}", args.base_port + i);
     std::string api = fmt::format("127.0.0.1:{}", args.base_port + 100 + i);
-    std::vector<std::string> argv = {
-        tessd, "--etcd", etcd, "--name", fmt::format("host{}", i), "--failure-domain",
-        fmt::format("fd{}", i), "--listen", rpc, "--http", api, "--drive", host_dir + "/drive0",
-        "--create-bytes", std::to_string(args.drive_mib * 1024 * 1024), "--format",
-        "--lease-ttl-s", std::to_string(args.lease_ttl_s), "--log-file", host_dir + "/tessd.log"};
+    std::vector<std::string> argv = {tessd,
+                                     "--etcd",
+                                     etcd,
+                                     "--name",
+                                     fmt::format("host{}", i),
+                                     "--failure-domain",
+                                     fmt::format("fd{}", i),
+                                     "--listen",
+                                     rpc,
+                                     "--http",
+                                     api,
+                                     "--drive",
+                                     host_dir + "/drive0",
+                                     "--create-bytes",
+                                     std::to_string(args.drive_mib * 1024 * 1024),
+                                     "--format",
+                                     "--lease-ttl-s",
+                                     std::to_string(args.lease_ttl_s),
+                                     "--log-file",
+                                     host_dir + "/tessd.log"};
     TESS_ASSIGN_OR_RETURN(pid_t pid, spawn_daemon(argv, host_dir + "/stderr.log"));
-    state["hosts"].push_back({{"name", fmt::format("host{}", i)}, {"pid", pid}, {"rpc", rpc},
-                              {"http", api}, {"argv", argv}});
+    state["hosts"].push_back({{"name", fmt::format("host{}", i)},
+                              {"pid", pid},
+                              {"rpc", rpc},
+                              {"http", api},
+                              {"argv", argv}});
     TESS_RETURN_IF_ERROR(write_state(args.dir, state));
   }
   return Status();
@@ -226,7 +270,8 @@ Status up(const UpArgs& args) {
   if (args.hosts < 1 || args.hosts > 100) {
     return error(StatusCode::kInvalidArgument, "--hosts must be 1 to 100, not {}", args.hosts);
   }
-  if (args.drive_mib < 128) return error(StatusCode::kInvalidArgument, "--drive-mib must be at least 128");
+  if (args.drive_mib < 128)
+    return error(StatusCode::kInvalidArgument, "--drive-mib must be at least 128");
   if (auto existing = read_state(args.dir); existing.ok() && any_alive(*existing)) {
     return error(StatusCode::kFailedPrecondition,
                  "a local cluster is running in {} (stop it with tess local down)", args.dir);
@@ -241,40 +286,50 @@ Status up(const UpArgs& args) {
   for (const json& host : state["hosts"]) apis.push_back(host["http"]);
   ApiClient api(apis);
   json status;
-  bool registered = wait_for([&] {
-    auto reply = api.call("GET", "/api/v1/status");
-    if (!reply.ok()) return false;
-    status = *reply;
-    return status["hosts"].size() == args.hosts && !status["leader"].is_null();
-  }, std::chrono::seconds(60));
+  bool registered = wait_for(
+      [&] {
+        auto reply = api.call("GET", "/api/v1/status");
+        if (!reply.ok()) return false;
+        status = *reply;
+        return status["hosts"].size() == args.hosts && !status["leader"].is_null();
+      },
+      std::chrono::seconds(60));
   if (!registered) {
-    return error(StatusCode::kUnavailable, "the hosts did not all register within 60 s; see {}/host*/tessd.log",
-                 args.dir);
+    return error(StatusCode::kUnavailable,
+                 "the hosts did not all register within 60 s; see {}/host*/tessd.log", args.dir);
   }
   if (!args.no_create) {
     json create{{"data", args.data}, {"parity", args.parity}};
     if (args.hot_spare >= 0) create["hot_spare"] = args.hot_spare;
     TESS_RETURN_IF_ERROR(api.call("POST", "/api/v1/cluster", create).status());
-    bool healthy = wait_for([&] {
-      auto reply = api.call("GET", "/api/v1/status");
-      if (reply.ok()) status = *reply;
-      return reply.ok() && status["health"] == "ok";
-    }, std::chrono::seconds(60));
-    if (!healthy) return error(StatusCode::kUnavailable, "the cluster did not become healthy: {}", status["reasons"].dump());
+    bool healthy = wait_for(
+        [&] {
+          auto reply = api.call("GET", "/api/v1/status");
+          if (reply.ok()) status = *reply;
+          return reply.ok() && status["health"] == "ok";
+        },
+        std::chrono::seconds(60));
+    if (!healthy)
+      return error(StatusCode::kUnavailable, "the cluster did not become healthy: {}",
+                   status["reasons"].dump());
   }
   fmt::print("\n{:<8} {:>8}  {}\n", "PROCESS", "PID", "ADDRESSES");
   for (const json& member : state["etcd"]) {
-    fmt::print("{:<8} {:>8}  client {}\n", member["name"].get<std::string>(), member["pid"].get<int>(),
-               member["client"].get<std::string>());
+    fmt::print("{:<8} {:>8}  client {}\n", member["name"].get<std::string>(),
+               member["pid"].get<int>(), member["client"].get<std::string>());
   }
   for (const json& host : state["hosts"]) {
     fmt::print("{:<8} {:>8}  rpc {}  api http://{}\n", host["name"].get<std::string>(),
-               host["pid"].get<int>(), host["rpc"].get<std::string>(), host["http"].get<std::string>());
+               host["pid"].get<int>(), host["rpc"].get<std::string>(),
+               host["http"].get<std::string>());
   }
   fmt::print("\n");
   print_status(status);
-  fmt::print("\nlogs and drives: {}\nnext: tess status | tess host list | tess drive list | tess bucket list"
-             "\n      tess local status | tess local down\n", args.dir);
+  fmt::print(
+      "\nlogs and drives: {}\nnext: tess status | tess host list | tess drive list | tess bucket "
+      "list"
+      "\n      tess local status | tess local down\n",
+      args.dir);
   return Status();
 }
 
@@ -305,12 +360,14 @@ Status local_status(const std::string& dir, bool as_json) {
   }
   fmt::print("{:<8} {:>8}  {:<8} {}\n", "PROCESS", "PID", "STATE", "ADDRESS");
   for (const json& member : state["etcd"]) {
-    fmt::print("{:<8} {:>8}  {:<8} {}\n", member["name"].get<std::string>(), member["pid"].get<int>(),
-               member["running"].get<bool>() ? "running" : "stopped", member["client"].get<std::string>());
+    fmt::print("{:<8} {:>8}  {:<8} {}\n", member["name"].get<std::string>(),
+               member["pid"].get<int>(), member["running"].get<bool>() ? "running" : "stopped",
+               member["client"].get<std::string>());
   }
   for (const json& host : state["hosts"]) {
-    fmt::print("{:<8} {:>8}  {:<8} http://{}\n", host["name"].get<std::string>(), host["pid"].get<int>(),
-               host["running"].get<bool>() ? "running" : "stopped", host["http"].get<std::string>());
+    fmt::print("{:<8} {:>8}  {:<8} http://{}\n", host["name"].get<std::string>(),
+               host["pid"].get<int>(), host["running"].get<bool>() ? "running" : "stopped",
+               host["http"].get<std::string>());
   }
   return Status();
 }
@@ -318,28 +375,41 @@ Status local_status(const std::string& dir, bool as_json) {
 }  // namespace
 
 void add_local_commands(CLI::App& app, Status* result) {
-  CLI::App* local = app.add_subcommand("local", "a whole cluster on this machine, for trying and testing");
+  CLI::App* local =
+      app.add_subcommand("local", "a whole cluster on this machine, for trying and testing");
   local->require_subcommand(1);
   auto args = std::make_shared<UpArgs>();
-  CLI::App* up_command = local->add_subcommand("up", "start etcd and tessd processes and form a cluster");
-  up_command->add_option("--hosts", args->hosts, "tessd processes, one failure domain each")->capture_default_str();
+  CLI::App* up_command =
+      local->add_subcommand("up", "start etcd and tessd processes and form a cluster");
+  up_command->add_option("--hosts", args->hosts, "tessd processes, one failure domain each")
+      ->capture_default_str();
   up_command->add_option("--data", args->data, "data columns per stripe")->capture_default_str();
-  up_command->add_option("--parity", args->parity, "parity columns (2 or 4)")->capture_default_str();
-  up_command->add_option("--hot-spare", args->hot_spare, "hot spare failure domains (default: by size)");
+  up_command->add_option("--parity", args->parity, "parity columns (2 or 4)")
+      ->capture_default_str();
+  up_command->add_option("--hot-spare", args->hot_spare,
+                         "hot spare failure domains (default: by size)");
   up_command->add_option("--etcd", args->etcd, "etcd members: 1, 3, 5 or 9")->capture_default_str();
-  up_command->add_option("--dir", args->dir, "where drives, logs and state go (wiped)")->capture_default_str();
-  up_command->add_option("--drive-mib", args->drive_mib, "size of each host's drive file (sparse)")->capture_default_str();
-  up_command->add_option("--lease-ttl-s", args->lease_ttl_s, "etcd lease TTL of each tessd")->capture_default_str();
-  up_command->add_option("--base-port", args->base_port,
-                         "tessd i serves RPC on base+i and HTTP on base+100+i; etcd member i on "
-                         "base+200+i (client) and base+300+i (peer)")->capture_default_str();
-  up_command->add_flag("--no-create", args->no_create, "start the processes but do not form the cluster");
+  up_command->add_option("--dir", args->dir, "where drives, logs and state go (wiped)")
+      ->capture_default_str();
+  up_command->add_option("--drive-mib", args->drive_mib, "size of each host's drive file (sparse)")
+      ->capture_default_str();
+  up_command->add_option("--lease-ttl-s", args->lease_ttl_s, "etcd lease TTL of each tessd")
+      ->capture_default_str();
+  up_command
+      ->add_option("--base-port", args->base_port,
+                   "tessd i serves RPC on base+i and HTTP on base+100+i; etcd member i on "
+                   "base+200+i (client) and base+300+i (peer)")
+      ->capture_default_str();
+  up_command->add_flag("--no-create", args->no_create,
+                       "start the processes but do not form the cluster");
   up_command->add_option("--tessd", args->tessd, "the tessd binary (default: beside tess)");
   up_command->callback([args, result] { *result = up(*args); });
 
   auto down_dir = std::make_shared<std::string>(kDefaultLocalDir);
-  CLI::App* down_command = local->add_subcommand("down", "stop every process tess local up started");
-  down_command->add_option("--dir", *down_dir, "the local cluster's directory")->capture_default_str();
+  CLI::App* down_command =
+      local->add_subcommand("down", "stop every process tess local up started");
+  down_command->add_option("--dir", *down_dir, "the local cluster's directory")
+      ->capture_default_str();
   down_command->callback([down_dir, result] { *result = down(*down_dir); });
 
   struct StatusArgs {
@@ -348,9 +418,11 @@ void add_local_commands(CLI::App& app, Status* result) {
   };
   auto status_args = std::make_shared<StatusArgs>();
   CLI::App* status_command = local->add_subcommand("status", "the local cluster's processes");
-  status_command->add_option("--dir", status_args->dir, "the local cluster's directory")->capture_default_str();
+  status_command->add_option("--dir", status_args->dir, "the local cluster's directory")
+      ->capture_default_str();
   status_command->add_flag("--json", status_args->json, "print the state as JSON");
-  status_command->callback([status_args, result] { *result = local_status(status_args->dir, status_args->json); });
+  status_command->callback(
+      [status_args, result] { *result = local_status(status_args->dir, status_args->json); });
 }
 
 }  // namespace tessera::cli

@@ -34,12 +34,15 @@ class Loads {
 class Assigner {
  public:
   Assigner(std::span<const ProcessSlot> processes, const AssignmentOptions& options)
-      : processes_(processes), options_(options), leads_(processes.size()),
+      : processes_(processes),
+        options_(options),
+        leads_(processes.size()),
         replicas_(processes.size()) {
     std::map<std::string, size_t> domains;
     for (size_t i = 0; i < processes.size(); ++i) {
       index_[processes[i].id.value()] = i;
-      domain_.push_back(domains.try_emplace(processes[i].failure_domain, domains.size()).first->second);
+      domain_.push_back(
+          domains.try_emplace(processes[i].failure_domain, domains.size()).first->second);
       if (processes[i].up) ++up_count_;
     }
   }
@@ -171,8 +174,8 @@ class Assigner {
     size_t led = 0;
     for (const BucketReplicas& bucket : table) led += up(find(bucket.leader)) ? 1 : 0;
     uint32_t over = limit(led);
-    uint32_t target = static_cast<uint32_t>(
-        std::ceil(static_cast<double>(led) / static_cast<double>(up_count_)));
+    uint32_t target =
+        static_cast<uint32_t>(std::ceil(static_cast<double>(led) / static_cast<double>(up_count_)));
     for (BucketReplicas& bucket : table) {
       size_t leader = find(bucket.leader);
       if (!up(leader) || leads_[leader] <= over) continue;

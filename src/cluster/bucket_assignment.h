@@ -20,9 +20,9 @@ struct ProcessSlot {
 };
 
 struct BucketReplicas {
-  HostId leader;                 // HostId(0) before the first assignment.
+  HostId leader;  // HostId(0) before the first assignment.
   std::vector<HostId> followers;
-  uint64_t term = 0;             // Bumped whenever the leader changes.
+  uint64_t term = 0;  // Bumped whenever the leader changes.
 
   friend bool operator==(const BucketReplicas&, const BucketReplicas&) = default;
 };

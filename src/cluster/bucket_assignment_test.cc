@@ -46,7 +46,8 @@ Balance check(const std::vector<BucketReplicas>& table, const std::vector<Proces
   }
   size_t most = 0;
   for (const auto& [id, count] : leads) most = std::max(most, count);
-  double mean = static_cast<double>(table.size() - balance.without_leader) / static_cast<double>(up);
+  double mean =
+      static_cast<double>(table.size() - balance.without_leader) / static_cast<double>(up);
   balance.leaders_max_over_mean = static_cast<double>(most) / mean;
   return balance;
 }

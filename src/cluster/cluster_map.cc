@@ -56,17 +56,19 @@ Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const Cluster
   }
   map.header_mod_revision = header_value->mod_revision;
   map.buckets.reserve(map.header.bucket_count());
-  uint32_t shard_count =
-      (map.header.bucket_count() + map.header.bucket_shard_size() - 1) / map.header.bucket_shard_size();
+  uint32_t shard_count = (map.header.bucket_count() + map.header.bucket_shard_size() - 1) /
+                         map.header.bucket_shard_size();
   for (uint32_t shard = 0; shard < shard_count; ++shard) {
     auto found = shards.find(shard);
     proto::BucketShard message;
     if (found == shards.end() || !message.ParseFromString(found->second->value) ||
         message.first_bucket() != map.buckets.size() || message.epoch() > map.header.epoch()) {
-      return error(StatusCode::kCorruption, "bucket shard {} of map epoch {} is missing or malformed",
-                   shard, map.header.epoch());
+      return error(StatusCode::kCorruption,
+                   "bucket shard {} of map epoch {} is missing or malformed", shard,
+                   map.header.epoch());
     }
-    for (const proto::BucketEntry& entry : message.buckets()) map.buckets.push_back(from_entry(entry));
+    for (const proto::BucketEntry& entry : message.buckets())
+      map.buckets.push_back(from_entry(entry));
   }
   if (map.buckets.size() != map.header.bucket_count()) {
     return error(StatusCode::kCorruption, "map epoch {} holds {} of {} buckets", map.header.epoch(),
@@ -88,10 +90,11 @@ Result<bool> store_map(const EtcdClient& etcd, const ClusterKeys& keys, const Cl
   ops.push_back(EtcdOp{EtcdOp::Kind::kPut, keys.map_header(), next.header.SerializeAsString(), 0});
   uint32_t shard_size = next.header.bucket_shard_size();
   for (uint32_t first = 0; first < next.buckets.size(); first += shard_size) {
-    uint32_t end = std::min<uint32_t>(first + shard_size, static_cast<uint32_t>(next.buckets.size()));
-    bool changed = previous == nullptr ||
-                   !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
-                               previous->buckets.begin() + first);
+    uint32_t end =
+        std::min<uint32_t>(first + shard_size, static_cast<uint32_t>(next.buckets.size()));
+    bool changed =
+        previous == nullptr || !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
+                                           previous->buckets.begin() + first);
     if (!changed) continue;
     proto::BucketShard shard;
     shard.set_epoch(next.header.epoch());
@@ -144,9 +147,8 @@ Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure
     return error(StatusCode::kInvalidArgument, "--data must be 3 to 16, not {}", request.data);
   }
   if (request.data + request.parity > failure_domains) {
-    return error(StatusCode::kInvalidArgument,
-                 "{}+{} needs {} failure domains; {} are registered", request.data, request.parity,
-                 request.data + request.parity, failure_domains);
+    return error(StatusCode::kInvalidArgument, "{}+{} needs {} failure domains; {} are registered",
+                 request.data, request.parity, request.data + request.parity, failure_domains);
   }
   uint64_t minimum_buckets = 16ULL * processes;
   if (request.bucket_count == 0) {
@@ -287,7 +289,8 @@ ClusterMap initial_map(const std::string& uuid, const CreationRequest& request,
 Capacity capacity_of(const proto::ClusterMapHeader& header) {
   Capacity capacity;
   std::map<uint32_t, std::string> domain_of_host;
-  for (const proto::HostEntry& host : header.hosts()) domain_of_host[host.host_id()] = host.failure_domain();
+  for (const proto::HostEntry& host : header.hosts())
+    domain_of_host[host.host_id()] = host.failure_domain();
   std::set<std::string> domains;
   for (const proto::DriveEntry& drive : header.drives()) {
     if (!drive.active()) continue;
@@ -299,9 +302,9 @@ Capacity capacity_of(const proto::ClusterMapHeader& header) {
   uint64_t fd = domains.size();
   uint64_t hs = header.hot_spare();
   if (fd == 0 || fd <= hs || k == 0) return capacity;
-  long double usable = static_cast<long double>(capacity.raw_bytes) * static_cast<long double>(fd - hs) /
-                       static_cast<long double>(fd) * static_cast<long double>(k) /
-                       static_cast<long double>(k + m) * 0.98L;
+  long double usable = static_cast<long double>(capacity.raw_bytes) *
+                       static_cast<long double>(fd - hs) / static_cast<long double>(fd) *
+                       static_cast<long double>(k) / static_cast<long double>(k + m) * 0.98L;
   capacity.usable_bytes = static_cast<uint64_t>(usable);
   return capacity;
 }

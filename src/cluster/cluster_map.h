@@ -26,7 +26,9 @@ struct ClusterKeys {
   std::string election() const { return root + "election/mgmt"; }
   std::string map() const { return root + "map/"; }
   std::string map_header() const { return map() + "header"; }
-  std::string bucket_shard(uint32_t shard) const { return map() + "buckets/" + std::to_string(shard); }
+  std::string bucket_shard(uint32_t shard) const {
+    return map() + "buckets/" + std::to_string(shard);
+  }
 };
 
 // 1024 buckets per shard: 64 shards at 65,536 buckets, within etcd's 128 operations per
@@ -66,7 +68,8 @@ Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure
                                        uint32_t processes);
 uint32_t default_hot_spare(uint32_t failure_domains);
 uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& registrations);
-Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data, uint32_t parity);
+Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data,
+                       uint32_t parity);
 
 // The next map given live registrations: host up/down, drives, bucket assignment. Returns nullopt
 // if nothing changed. `now_unix_ms` stamps new hosts.

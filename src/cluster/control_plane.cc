@@ -20,8 +20,8 @@ std::string random_uuid() {
   std::mt19937_64 random((uint64_t{device()} << 32) ^ device() ^ now_unix_ms());
   uint64_t high = random();
   uint64_t low = random();
-  high = (high & ~0xf000ULL) | 0x4000ULL;             // Version 4.
-  low = (low & ~(3ULL << 62)) | (2ULL << 62);         // Variant 1.
+  high = (high & ~0xf000ULL) | 0x4000ULL;      // Version 4.
+  low = (low & ~(3ULL << 62)) | (2ULL << 62);  // Variant 1.
   std::string hex = fmt::format("{:016x}{:016x}", high, low);
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20);
@@ -30,9 +30,9 @@ std::string random_uuid() {
 // The value stored at `key`, created as `initial` by whoever comes first.
 Result<std::string> get_or_create(const EtcdClient& etcd, const std::string& key,
                                   const std::string& initial) {
-  TESS_RETURN_IF_ERROR(
-      etcd.txn({EtcdCompare{key, "CREATE", "EQUAL", 0, {}}}, {EtcdOp{EtcdOp::Kind::kPut, key, initial, 0}})
-          .status());
+  TESS_RETURN_IF_ERROR(etcd.txn({EtcdCompare{key, "CREATE", "EQUAL", 0, {}}},
+                                {EtcdOp{EtcdOp::Kind::kPut, key, initial, 0}})
+                           .status());
   TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> stored, etcd.get(key));
   if (!stored) return error(StatusCode::kInternal, "etcd lost {}", key);
   return stored->value;
@@ -78,14 +78,18 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::join(ControlPlaneOptions opt
   TESS_ASSIGN_OR_RETURN(std::string uuid, get_or_create(etcd, keys.uuid(), random_uuid()));
   uint32_t host_id = 0;
   while (host_id == 0) {
-    TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> known, etcd.get(keys.host_name(options.host_name)));
+    TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> known,
+                          etcd.get(keys.host_name(options.host_name)));
     if (known) {
       host_id = static_cast<uint32_t>(std::stoul(known->value));
       break;
     }
-    Result<uint32_t> allocated = next_id(etcd, keys.next_host_id(), keys.host_name(options.host_name));
-    if (allocated.ok()) host_id = *allocated;  // Else another process took the name: read it.
-    else if (allocated.status().code() != StatusCode::kAborted) return allocated.status();
+    Result<uint32_t> allocated =
+        next_id(etcd, keys.next_host_id(), keys.host_name(options.host_name));
+    if (allocated.ok())
+      host_id = *allocated;  // Else another process took the name: read it.
+    else if (allocated.status().code() != StatusCode::kAborted)
+      return allocated.status();
   }
   TESS_LOG_INFO("joined cluster '{}' ({}) as host {} ({})", options.cluster_name, uuid, host_id,
                 options.host_name);
@@ -160,7 +164,8 @@ void ControlPlane::run() {
     Status status = tick();
     if (!status.ok()) {
       auto current = view();
-      if (current->etcd_status.message() != status.message()) TESS_LOG_WARN("control plane: {}", status);
+      if (current->etcd_status.message() != status.message())
+        TESS_LOG_WARN("control plane: {}", status);
       auto failed = std::make_shared<ClusterView>(*current);
       failed->etcd_status = status;
       publish(failed);
@@ -215,9 +220,10 @@ Status ControlPlane::campaign(uint32_t* leader) {
   }
   TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> held, etcd_.get(keys_.election()));
   if (!held) {
-    TESS_ASSIGN_OR_RETURN(bool won, etcd_.txn({EtcdCompare{keys_.election(), "CREATE", "EQUAL", 0, {}}},
-                                                {EtcdOp{EtcdOp::Kind::kPut, keys_.election(),
-                                                        std::to_string(host_id_), lease}}));
+    TESS_ASSIGN_OR_RETURN(
+        bool won,
+        etcd_.txn({EtcdCompare{keys_.election(), "CREATE", "EQUAL", 0, {}}},
+                  {EtcdOp{EtcdOp::Kind::kPut, keys_.election(), std::to_string(host_id_), lease}}));
     if (won) TESS_LOG_INFO("host {} is now the management leader", host_id_);
     TESS_ASSIGN_OR_RETURN(held, etcd_.get(keys_.election()));
     if (!held) {
@@ -246,7 +252,8 @@ Status ControlPlane::tick() {
   if (current->map) {
     // Fetch the whole map only when its header changed.
     TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> header, etcd_.get(keys_.map_header()));
-    if (header && header->mod_revision == current->map->header_mod_revision) next->map = current->map;
+    if (header && header->mod_revision == current->map->header_mod_revision)
+      next->map = current->map;
   }
   if (!next->map) {
     TESS_ASSIGN_OR_RETURN(next->map, load_map(etcd_, keys_));
@@ -280,7 +287,8 @@ Status ControlPlane::lead(const std::vector<proto::HostRegistration>& registrati
 
 Status ControlPlane::create_cluster(CreationRequest request) {
   std::lock_guard lock(leader_mutex_);
-  if (!is_leader()) return error(StatusCode::kFailedPrecondition, "this host is not the management leader");
+  if (!is_leader())
+    return error(StatusCode::kFailedPrecondition, "this host is not the management leader");
   TESS_ASSIGN_OR_RETURN(std::optional<ClusterMap> existing, load_map(etcd_, keys_));
   if (existing) {
     return error(StatusCode::kFailedPrecondition,
@@ -289,9 +297,8 @@ Status ControlPlane::create_cluster(CreationRequest request) {
   }
   TESS_ASSIGN_OR_RETURN(std::vector<proto::HostRegistration> registrations,
                         load_registrations(etcd_, keys_));
-  TESS_ASSIGN_OR_RETURN(request,
-                        check_creation(request, count_failure_domains(registrations),
-                                       static_cast<uint32_t>(registrations.size())));
+  TESS_ASSIGN_OR_RETURN(request, check_creation(request, count_failure_domains(registrations),
+                                                static_cast<uint32_t>(registrations.size())));
   ClusterMap map = initial_map(uuid_, request, registrations, now_unix_ms());
   TESS_ASSIGN_OR_RETURN(bool stored, store_map(etcd_, keys_, map, nullptr));
   if (!stored) return error(StatusCode::kFailedPrecondition, "the cluster was created meanwhile");
@@ -303,7 +310,8 @@ Status ControlPlane::create_cluster(CreationRequest request) {
 
 Status ControlPlane::set_hot_spare(uint32_t hot_spare) {
   std::lock_guard lock(leader_mutex_);
-  if (!is_leader()) return error(StatusCode::kFailedPrecondition, "this host is not the management leader");
+  if (!is_leader())
+    return error(StatusCode::kFailedPrecondition, "this host is not the management leader");
   TESS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, load_map(etcd_, keys_));
   if (!map) return error(StatusCode::kFailedPrecondition, "the cluster has not been created");
   uint32_t domains = 0;

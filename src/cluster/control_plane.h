@@ -29,8 +29,8 @@ namespace tessera {
 struct ControlPlaneOptions {
   std::vector<std::string> etcd_endpoints;
   std::string cluster_name = "default";
-  std::string host_name;       // Unique in the cluster; a restarted host keeps its id by it.
-  std::string address;         // Where others reach this host.
+  std::string host_name;  // Unique in the cluster; a restarted host keeps its id by it.
+  std::string address;    // Where others reach this host.
   uint16_t rpc_port = 0;
   uint16_t http_port = 0;
   std::string failure_domain;  // Empty: the host's own.

@@ -136,8 +136,9 @@ Status EtcdClient::diagnose(const Status& last) const {
     std::string host;
     uint16_t port = 0;
     if (!http::split_host_port(endpoint, &host, &port).ok()) continue;
-    auto response = http::call(host, port, http::Request{"POST", "/v3/maintenance/status", "{}", {}},
-                               std::chrono::milliseconds(500));
+    auto response =
+        http::call(host, port, http::Request{"POST", "/v3/maintenance/status", "{}", {}},
+                   std::chrono::milliseconds(500));
     if (response.ok() && response->status == 200) ++answering;
   }
   if (answering > 0) {
@@ -186,7 +187,8 @@ Result<bool> EtcdClient::txn(const std::vector<EtcdCompare>& compares,
                              const std::vector<EtcdOp>& success) const {
   json request{{"compare", json::array()}, {"success", json::array()}};
   for (const EtcdCompare& compare : compares) {
-    json item{{"key", base64_encode(compare.key)}, {"target", compare.target},
+    json item{{"key", base64_encode(compare.key)},
+              {"target", compare.target},
               {"result", compare.result}};
     if (compare.target == "CREATE") item["create_revision"] = std::to_string(compare.revision);
     if (compare.target == "MOD") item["mod_revision"] = std::to_string(compare.revision);
@@ -200,7 +202,8 @@ Result<bool> EtcdClient::txn(const std::vector<EtcdCompare>& compares,
       request["success"].push_back(json{{"request_put", put}});
     } else {
       json range{{"key", base64_encode(op.key)}};
-      if (op.kind == EtcdOp::Kind::kDeletePrefix) range["range_end"] = base64_encode(prefix_end(op.key));
+      if (op.kind == EtcdOp::Kind::kDeletePrefix)
+        range["range_end"] = base64_encode(prefix_end(op.key));
       request["success"].push_back(json{{"request_delete_range", range}});
     }
   }

@@ -1,9 +1,9 @@
 #include "cluster/rest_api.h"
 
-#include "http/api_error.h"
-
 #include <map>
 #include <set>
+
+#include "http/api_error.h"
 
 namespace tessera {
 
@@ -15,8 +15,9 @@ http::Response json_response(int status, const json& body) { return {status, bod
 
 http::Response error_response(const Status& status) {
   return json_response(http::http_status_of(status.code()),
-                       json{{"error", {{"code", http::api_code_name(status.code())},
-                                       {"message", std::string(status.message())}}}});
+                       json{{"error",
+                             {{"code", http::api_code_name(status.code())},
+                              {"message", std::string(status.message())}}}});
 }
 
 Result<json> parse_body(const http::Request& request) {
@@ -42,16 +43,20 @@ json hosts_json(const ClusterView& view) {
   json hosts = json::array();
   if (view.map) {
     for (const proto::HostEntry& host : view.map->header.hosts()) {
-      hosts.push_back({{"id", host.host_id()}, {"name", host.name()},
+      hosts.push_back({{"id", host.host_id()},
+                       {"name", host.name()},
                        {"address", fmt::format("{}:{}", host.address(), host.rpc_port())},
-                       {"http_port", host.http_port()}, {"failure_domain", host.failure_domain()},
+                       {"http_port", host.http_port()},
+                       {"failure_domain", host.failure_domain()},
                        {"state", host.up() ? "up" : "down"}});
     }
   } else {
     for (const proto::HostRegistration& host : view.registrations) {
-      hosts.push_back({{"id", host.host_id()}, {"name", host.name()},
+      hosts.push_back({{"id", host.host_id()},
+                       {"name", host.name()},
                        {"address", fmt::format("{}:{}", host.address(), host.rpc_port())},
-                       {"http_port", host.http_port()}, {"failure_domain", host.failure_domain()},
+                       {"http_port", host.http_port()},
+                       {"failure_domain", host.failure_domain()},
                        {"state", "up"}});
     }
   }
@@ -62,8 +67,12 @@ json drives_json(const ClusterView& view) {
   json drives = json::array();
   auto add = [&drives](uint32_t id, uint32_t host, const std::string& path, uint64_t capacity,
                        uint64_t used, bool active) {
-    drives.push_back({{"id", id}, {"host", host}, {"path", path}, {"capacity_bytes", capacity},
-                      {"used_bytes", used}, {"free_bytes", capacity - std::min(capacity, used)},
+    drives.push_back({{"id", id},
+                      {"host", host},
+                      {"path", path},
+                      {"capacity_bytes", capacity},
+                      {"used_bytes", used},
+                      {"free_bytes", capacity - std::min(capacity, used)},
                       {"state", active ? "active" : "inactive"}});
   };
   if (view.map) {
@@ -162,21 +171,25 @@ http::Response add_drive(ControlPlane& control, const AddLocalDrive& add_local,
     if (!add_local) return error_response(error(StatusCode::kUnimplemented, "no drive role"));
     auto added = add_local(path);
     if (!added.ok()) return error_response(added.status());
-    return json_response(201, json{{"id", added->drive_id()}, {"path", added->path()},
+    return json_response(201, json{{"id", added->drive_id()},
+                                   {"path", added->path()},
                                    {"capacity_bytes", added->capacity_bytes()}});
   }
-  if (!body->contains("host")) return error_response(error(StatusCode::kInvalidArgument, "\"host\" is required"));
+  if (!body->contains("host"))
+    return error_response(error(StatusCode::kInvalidArgument, "\"host\" is required"));
   const json& wanted = (*body)["host"];
   auto view = control.view();
   for (const proto::HostRegistration& host : view->registrations) {
-    bool match = wanted.is_number_integer() ? wanted.get<int64_t>() == host.host_id()
-                 : wanted.is_string() && (wanted.get<std::string>() == host.name() ||
-                                          wanted.get<std::string>() == std::to_string(host.host_id()));
+    bool match =
+        wanted.is_number_integer()
+            ? wanted.get<int64_t>() == host.host_id()
+            : wanted.is_string() && (wanted.get<std::string>() == host.name() ||
+                                     wanted.get<std::string>() == std::to_string(host.host_id()));
     if (!match) continue;
-    auto forwarded = http::call(host.address(), static_cast<uint16_t>(host.http_port()),
-                                http::Request{"POST", "/api/v1/local/drives",
-                                              json{{"path", path}}.dump(), {}},
-                                std::chrono::seconds(30));
+    auto forwarded =
+        http::call(host.address(), static_cast<uint16_t>(host.http_port()),
+                   http::Request{"POST", "/api/v1/local/drives", json{{"path", path}}.dump(), {}},
+                   std::chrono::seconds(30));
     if (!forwarded.ok()) return error_response(forwarded.status());
     return http::Response{forwarded->status, forwarded->body, {}};
   }
@@ -227,13 +240,13 @@ json status_json(const ClusterView& view) {
     }
     if (drives_active < drives.size()) {
       health = "degraded";
-      reasons.push_back(fmt::format("{} of {} drives inactive", drives.size() - drives_active,
-                                    drives.size()));
+      reasons.push_back(
+          fmt::format("{} of {} drives inactive", drives.size() - drives_active, drives.size()));
     }
     if (buckets.under_replicated > 0) {
       health = "degraded";
-      reasons.push_back(fmt::format("{} buckets without all their followers",
-                                    buckets.under_replicated));
+      reasons.push_back(
+          fmt::format("{} buckets without all their followers", buckets.under_replicated));
     }
     if (buckets.without_leader > 0) {
       health = "error";
@@ -259,22 +272,30 @@ http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& ad
   const std::string& method = request.method;
   auto view = control.view();
   if (method == "GET" && path == "/api/v1/status") return json_response(200, status_json(*view));
-  if (method == "GET" && path == "/api/v1/hosts") return json_response(200, json{{"hosts", hosts_json(*view)}});
-  if (method == "GET" && path == "/api/v1/drives") return json_response(200, json{{"drives", drives_json(*view)}});
+  if (method == "GET" && path == "/api/v1/hosts")
+    return json_response(200, json{{"hosts", hosts_json(*view)}});
+  if (method == "GET" && path == "/api/v1/drives")
+    return json_response(200, json{{"drives", drives_json(*view)}});
   if (method == "GET" && path == "/api/v1/buckets") {
-    if (!view->map) return error_response(error(StatusCode::kFailedPrecondition, "the cluster has not been created"));
+    if (!view->map)
+      return error_response(
+          error(StatusCode::kFailedPrecondition, "the cluster has not been created"));
     json buckets = json::array();
     for (size_t b = 0; b < view->map->buckets.size(); ++b) {
       const BucketReplicas& bucket = view->map->buckets[b];
       json followers = json::array();
       for (HostId follower : bucket.followers) followers.push_back(follower.value());
-      buckets.push_back({{"id", b}, {"leader", bucket.leader.value()}, {"followers", followers},
+      buckets.push_back({{"id", b},
+                         {"leader", bucket.leader.value()},
+                         {"followers", followers},
                          {"term", bucket.term}});
     }
     return json_response(200, json{{"epoch", view->map->header.epoch()}, {"buckets", buckets}});
   }
-  if (method == "POST" && path == "/api/v1/local/drives") return add_drive(control, add_local_drive, request, true);
-  if (method == "POST" && path == "/api/v1/drives") return add_drive(control, add_local_drive, request, false);
+  if (method == "POST" && path == "/api/v1/local/drives")
+    return add_drive(control, add_local_drive, request, true);
+  if (method == "POST" && path == "/api/v1/drives")
+    return add_drive(control, add_local_drive, request, false);
   bool change = (method == "POST" && path == "/api/v1/cluster") ||
                 (method == "PUT" && path == "/api/v1/cluster/hot-spare");
   if (!change) {

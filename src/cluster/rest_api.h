@@ -30,5 +30,4 @@ http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& ad
 // The status document (also what `tess status --json` prints).
 nlohmann::json status_json(const ClusterView& view);
 
-
 }  // namespace tessera

@@ -82,9 +82,8 @@ Result<Response> call(const std::string& host, uint16_t port, const Request& req
           return;
         }
         stage = "receive";
-        beast::http::async_read(stream, buffer, parser, [&](beast::error_code read, size_t) {
-          failure = read;
-        });
+        beast::http::async_read(stream, buffer, parser,
+                                [&](beast::error_code read, size_t) { failure = read; });
       });
     });
   });
@@ -153,7 +152,8 @@ Status Server::start() {
       beast::http::request_parser<beast::http::string_body> parser;
       parser.body_limit(kMaxBodyBytes);
       beast::error_code read;
-      beast::http::async_read(stream, buffer, parser, [&read](beast::error_code failed, size_t) { read = failed; });
+      beast::http::async_read(stream, buffer, parser,
+                              [&read](beast::error_code failed, size_t) { read = failed; });
       state_->context.restart();
       state_->context.run();
       Response response;
@@ -163,8 +163,10 @@ Status Server::start() {
         continue;
       } else {
         const auto& message = parser.get();
-        Request request{std::string(message.method_string()), std::string(message.target()),
-                        message.body(), {}};
+        Request request{std::string(message.method_string()),
+                        std::string(message.target()),
+                        message.body(),
+                        {}};
         for (const auto& field : message) {
           request.headers[std::string(field.name_string())] = std::string(field.value());
         }
@@ -195,9 +197,9 @@ void Server::stop() {
   beast::error_code ignored;
   asio::io_context context;
   tcp::socket poke(context);
-  poke.connect(tcp::endpoint(asio::ip::make_address(address_ == "0.0.0.0" ? "127.0.0.1" : address_),
-                             port_),
-               ignored);
+  poke.connect(
+      tcp::endpoint(asio::ip::make_address(address_ == "0.0.0.0" ? "127.0.0.1" : address_), port_),
+      ignored);
   poke.close(ignored);  // Its request is empty: the server's read ends at once.
   thread_.join();
   state_->acceptor.close(ignored);

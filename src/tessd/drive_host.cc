@@ -115,13 +115,16 @@ Task<Result<std::unique_ptr<DriveHost>>> DriveHost::open(Executor executor,
 
 Task<Status> DriveHost::add_drive(std::string path, uint32_t drive_id_if_blank) {
   for (const Drive& drive : drives_) {
-    if (drive.path == path) co_return error(StatusCode::kAlreadyExists, "drive {} is served already", path);
+    if (drive.path == path)
+      co_return error(StatusCode::kAlreadyExists, "drive {} is served already", path);
   }
   DriveHostOptions options = options_;
   options.format_blank = true;
   options.force_format = false;
   options.create_bytes = 0;  // An added drive must exist: a typo should not create a file.
-  options.allocate_drive_id = [drive_id_if_blank]() -> Result<uint32_t> { return drive_id_if_blank; };
+  options.allocate_drive_id = [drive_id_if_blank]() -> Result<uint32_t> {
+    return drive_id_if_blank;
+  };
   Result<Drive> drive = co_await open_drive(executor_, options, drives_.size(), path);
   if (!drive.ok()) co_return named(drive.status(), path);
   co_return named(serve(std::move(*drive)), path);

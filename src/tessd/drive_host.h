@@ -25,7 +25,7 @@ struct DriveHostOptions {
   uint32_t first_drive_id = 1;  // Ids of formatted drives: first_drive_id + position,
   // unless this allocates them (the cluster's counter in etcd). Blocking; called at format only.
   std::function<Result<uint32_t>()> allocate_drive_id;
-  uint64_t create_bytes = 0;    // Create missing drive files of this size (0: missing is an error).
+  uint64_t create_bytes = 0;  // Create missing drive files of this size (0: missing is an error).
   uint32_t queue_depth = 64;
   ScrubOptions scrub;
   bool scrub_enabled = true;

@@ -72,8 +72,8 @@ std::vector<proto::DriveInfo> drive_infos(const DriveHost& drives) {
   return infos;
 }
 
-Task<std::vector<proto::DriveInfo>> add_drive_task(DriveHost* drives, std::string path,
-                                                   uint32_t id, Status* status) {
+Task<std::vector<proto::DriveInfo>> add_drive_task(DriveHost* drives, std::string path, uint32_t id,
+                                                   Status* status) {
   *status = co_await drives->add_drive(std::move(path), id);
   co_return drive_infos(*drives);
 }
@@ -115,8 +115,7 @@ Status start_member(TessdOptions& options, Member& member, rpc::RpcServer& serve
     return add_local_drive(control_ptr, bridge, drives_ptr, path);
   };
   member.api = std::make_unique<http::Server>(
-      http_host, http_port,
-      [control_ptr, add](const http::Request& request) {
+      http_host, http_port, [control_ptr, add](const http::Request& request) {
         return handle_api_request(*control_ptr, add, request);
       });
   TESS_RETURN_IF_ERROR(member.api->start());
@@ -143,13 +142,15 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
   options.drives.scrub.bytes_per_second = options.scrub_mib_per_s * kMiB;
   options.drives.scrub.pass_interval = std::chrono::seconds(options.scrub_interval_s);
 
-  DriveService service(DriveServiceOptions{.max_in_flight_per_drive = options.max_in_flight_per_drive});
+  DriveService service(
+      DriveServiceOptions{.max_in_flight_per_drive = options.max_in_flight_per_drive});
   TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<DriveHost> drives,
                            co_await DriveHost::open(executor, options.drives, &service));
   rpc::RpcServer server(executor, server_options);
   service.register_with(server);
   Status started = server.start();
-  if (started.ok() && member->control) started = start_member(options, *member, server, *drives, loop);
+  if (started.ok() && member->control)
+    started = start_member(options, *member, server, *drives, loop);
   if (started.ok() && !options.port_file.empty()) {
     started = write_port_file(options.port_file, server.port());
   }
@@ -229,7 +230,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (options.etcd.empty() == options.cluster_id.empty()) {
-    fmt::print(stderr, "tessd: give either --etcd (join a cluster) or --cluster-id (drive role only)\n");
+    fmt::print(stderr,
+               "tessd: give either --etcd (join a cluster) or --cluster-id (drive role only)\n");
     return 2;
   }
   tessera::Member member;
@@ -240,10 +242,12 @@ int main(int argc, char** argv) {
     control.host_name = options.host_name.empty() ? options.listen : options.host_name;
     std::string ignored;
     uint16_t rpc_port = 0, http_port = 0;
-    tessera::Status parsed = tessera::http::split_host_port(options.listen, &control.address, &rpc_port);
+    tessera::Status parsed =
+        tessera::http::split_host_port(options.listen, &control.address, &rpc_port);
     if (parsed.ok()) parsed = tessera::http::split_host_port(options.http, &ignored, &http_port);
     if (!parsed.ok() || rpc_port == 0 || http_port == 0) {
-      fmt::print(stderr, "tessd: with --etcd, --listen and --http need fixed HOST:PORT addresses\n");
+      fmt::print(stderr,
+                 "tessd: with --etcd, --listen and --http need fixed HOST:PORT addresses\n");
       return 2;
     }
     control.rpc_port = rpc_port;

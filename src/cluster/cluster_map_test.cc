@@ -1,0 +1,71 @@
+#include "cluster/cluster_map.h"
+
+#include <gtest/gtest.h>
+
+#include "base/units.h"
+#include "testing/testing.h"
+
+namespace tessera {
+namespace {
+
+std::vector<proto::HostRegistration> hosts(uint32_t count) {
+  std::vector<proto::HostRegistration> out;
+  for (uint32_t i = 1; i <= count; ++i) {
+    proto::HostRegistration host;
+    host.set_host_id(i);
+    host.set_name("host" + std::to_string(i));
+    host.set_failure_domain("fd" + std::to_string(i));
+    proto::DriveInfo* drive = host.add_drives();
+    drive->set_drive_id(i);
+    drive->set_capacity_bytes(1000 * kGiB);
+    out.push_back(host);
+  }
+  return out;
+}
+
+TEST(ClusterMapTest, CreationRulesAndDefaults) {
+  auto settled = check_creation({5, 2, -1, 0}, 8, 8);
+  ASSERT_OK(settled);
+  EXPECT_EQ(settled->hot_spare, 1) << "2 by the rule for 8 domains, but 5+2 leaves only 1";
+  EXPECT_EQ(settled->bucket_count, 1024u);
+  settled = check_creation({4, 2, -1, 0}, 6, 6);
+  ASSERT_OK(settled);
+  EXPECT_EQ(settled->hot_spare, 0);
+  settled = check_creation({4, 2, -1, 0}, 12, 100);
+  ASSERT_OK(settled);
+  EXPECT_EQ(settled->hot_spare, 2);
+  EXPECT_EQ(settled->bucket_count, 2048u) << "16 x 100 processes, rounded up to a power of two";
+  EXPECT_EQ(default_hot_spare(6), 1u);
+  EXPECT_EQ(default_hot_spare(7), 2u);
+  for (CreationRequest bad :
+       {CreationRequest{5, 3, -1, 0}, CreationRequest{2, 2, -1, 0}, CreationRequest{17, 4, -1, 0},
+        CreationRequest{7, 2, -1, 0}, CreationRequest{5, 2, 2, 0}, CreationRequest{5, 2, -1, 1000},
+        CreationRequest{5, 2, -1, 64}}) {
+    EXPECT_EQ(check_creation(bad, 8, 8).status().code(), StatusCode::kInvalidArgument)
+        << bad.data << "+" << bad.parity << " hs " << bad.hot_spare << " b " << bad.bucket_count;
+  }
+}
+
+TEST(ClusterMapTest, CapacityAndHostStates) {
+  ClusterMap map = initial_map("uuid", {5, 2, 1, 1024}, hosts(8), 1000);
+  EXPECT_EQ(map.header.epoch(), 1u);
+  Capacity capacity = capacity_of(map.header);
+  EXPECT_EQ(capacity.raw_bytes, 8000 * kGiB);
+  EXPECT_EQ(capacity.usable_bytes,
+            static_cast<uint64_t>(static_cast<long double>(8000 * kGiB) * 7 / 8 * 5 / 7 * 0.98L));
+  EXPECT_FALSE(next_map(map, hosts(8))) << "nothing changed, no new epoch";
+
+  auto fewer = hosts(8);
+  fewer.erase(fewer.begin() + 2);  // Host 3's lease ended.
+  std::optional<ClusterMap> next = next_map(map, fewer);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->header.epoch(), 2u);
+  EXPECT_FALSE(next->header.hosts(2).up());
+  EXPECT_EQ(next->header.hosts(2).changed_epoch(), 2u);
+  EXPECT_FALSE(next->header.drives(2).active());
+  EXPECT_EQ(capacity_of(next->header).raw_bytes, 7000 * kGiB);
+  for (const BucketReplicas& bucket : next->buckets) EXPECT_NE(bucket.leader, HostId(3));
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Control-plane tests with real etcd and tessd processes.
+
+usage: cluster_test.py TESS TESSD [unittest names...]
+
+Each test starts its own local cluster (`tess local up` in a temporary directory, with its own
+ports), stops every process it started by PID, and removes the directory.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+TESS = TESSD = None
+LEASE_TTL_S = 5
+
+
+def run(*args, check=True, timeout=120):
+    """Runs tess with args; returns (exit code, stdout, stderr)."""
+    done = subprocess.run([TESS, *args], capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"tess {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.returncode, done.stdout, done.stderr
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def kill9(pid):
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.02)
+
+
+class LocalCluster:
+    def __init__(self, base_port, hosts, data, parity, etcd=1, create=True, hot_spare=None):
+        self.dir = tempfile.mkdtemp(prefix="tess-cluster-test-")
+        self.base_port = base_port
+        self.extra_pids = []
+        args = ["local", "up", "--dir", self.dir, "--base-port", str(base_port), "--hosts", str(hosts),
+                "--data", str(data), "--parity", str(parity), "--etcd", str(etcd), "--drive-mib", "256",
+                "--lease-ttl-s", str(LEASE_TTL_S), "--tessd", TESSD]
+        if not create:
+            args.append("--no-create")
+        if hot_spare is not None:
+            args += ["--hot-spare", str(hot_spare)]
+        try:
+            run(*args, timeout=180)
+        except Exception:
+            self.close()
+            raise
+        with open(os.path.join(self.dir, "state.json")) as f:
+            self.state = json.load(f)
+
+    def api(self, host_index=0):
+        return self.state["hosts"][host_index]["http"]
+
+    def tess(self, *args, host_index=0, check=True, timeout=120):
+        return run(*args, "--api", self.api(host_index), check=check, timeout=timeout)
+
+    def json(self, *args, host_index=0):
+        _, out, _ = self.tess(*args, "--json", host_index=host_index)
+        return json.loads(out)
+
+    def restart(self, process):
+        """Starts a recorded process again with its recorded command line; returns its PID."""
+        with open(os.path.join(self.dir, f"{process['name']}.restart.log"), "ab") as log:
+            child = subprocess.Popen(process["argv"], stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.extra_pids.append(child)
+        return child.pid
+
+    def close(self):
+        subprocess.run([TESS, "local", "down", "--dir", self.dir], capture_output=True, timeout=120)
+        for child in self.extra_pids:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_until(condition, timeout_s, what):
+    """Polls condition() until it returns a true value; returns (value, seconds taken)."""
+    start = time.time()
+    last = None
+    while time.time() - start < timeout_s:
+        try:
+            last = condition()
+        except (AssertionError, json.JSONDecodeError, subprocess.TimeoutExpired):
+            last = None
+        if last:
+            return last, time.time() - start
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout_s} s")
+
+
+class ClusterTest(unittest.TestCase):
+    def test_creation_rules(self):
+        cluster = LocalCluster(9400, hosts=5, data=3, parity=2, create=False)
+        try:
+            status = cluster.json("status")
+            self.assertEqual(status["health"], "error")
+            self.assertEqual(len(status["hosts"]), 5)
+            refused = [
+                (["--data", "3", "--parity", "3"], "parity must be 2 or 4"),
+                (["--data", "2", "--parity", "2"], "data must be 3 to 16"),
+                (["--data", "17", "--parity", "2"], "data must be 3 to 16"),
+                (["--data", "4", "--parity", "2"], "needs 6 failure domains; 5 are registered"),
+                (["--data", "3", "--parity", "2", "--buckets", "1000"], "power of two"),
+                (["--data", "3", "--parity", "2", "--buckets", "64"], "at least 16 per compute process: 80"),
+                (["--data", "3", "--parity", "2", "--hot-spare", "1"], "hot spare of 1 leaves 4"),
+            ]
+            for args, message in refused:
+                code, _, err = cluster.tess("cluster", "create", *args, check=False)
+                self.assertEqual(code, 2, f"{args}: {err}")
+                self.assertIn(message, err, args)
+            # Any host answers; the change is redirected to the management leader.
+            cluster.tess("cluster", "create", "--data", "3", "--parity", "2", "--buckets", "128",
+                         host_index=4)
+            status, _ = wait_until(lambda: (s := cluster.json("status")) and s["health"] == "ok" and s,
+                                   30, "healthy after creation")
+            self.assertEqual(status["protection"], {"data": 3, "parity": 2})
+            self.assertEqual(status["hot_spare"], 0)  # 5 domains, 3+2: nothing left to spare.
+            self.assertEqual(status["buckets"], {"total": 128, "without_leader": 0, "under_replicated": 0})
+            for host in status["hosts"]:
+                self.assertEqual(sorted(host), ["address", "failure_domain", "http_port", "id", "name", "state"])
+                self.assertEqual(host["state"], "up")
+            self.assertEqual(len(status["drives"]), 5)
+            for drive in status["drives"]:
+                for key in ("id", "host", "capacity_bytes", "state"):
+                    self.assertIn(key, drive)
+            raw = sum(d["capacity_bytes"] for d in status["drives"])
+            self.assertEqual(status["capacity"]["raw_bytes"], raw)
+            self.assertEqual(status["capacity"]["usable_bytes"], int(raw * 5 / 5 * 3 / 5 * 0.98))
+            self.assertIsNotNone(status["leader"])
+            code, _, err = cluster.tess("cluster", "create", "--data", "4", "--parity", "2", check=False)
+            self.assertEqual(code, 4)
+            self.assertIn("protection cannot change", err)
+            code, out, _ = cluster.tess("status", host_index=2)
+            self.assertIn("3+2", out)
+        finally:
+            cluster.close()
+
+    def test_failure_detection_failover_rejoin(self):
+        cluster = LocalCluster(9600, hosts=6, data=3, parity=2)
+        try:
+            status = cluster.json("status")
+            self.assertEqual(status["health"], "ok")
+            leader_id = status["leader"]
+            hosts = {h["name"]: h["id"] for h in status["hosts"]}
+            victim = next(p for p in cluster.state["hosts"] if hosts[p["name"]] != leader_id)
+            victim_id = hosts[victim["name"]]
+            observer = next(i for i, p in enumerate(cluster.state["hosts"])
+                            if hosts[p["name"]] not in (leader_id, victim_id))
+            before = {b["id"]: b for b in cluster.json("bucket", "list")["buckets"]}
+            led = [b for b in before.values() if b["leader"] == victim_id]
+            self.assertGreater(len(led), 0)
+
+            kill9(victim["pid"])
+            def victim_down():
+                s = cluster.json("status", host_index=observer)
+                return [h for h in s["hosts"] if h["id"] == victim_id][0]["state"] == "down" and s
+            status, seconds = wait_until(victim_down, LEASE_TTL_S + 10, "kill -9 detected")
+            print(f"kill -9 of host {victim_id} detected after {seconds:.1f} s", file=sys.stderr)
+            self.assertLessEqual(seconds, LEASE_TTL_S + 5)
+            after = {b["id"]: b for b in cluster.json("bucket", "list", host_index=observer)["buckets"]}
+            for bucket in led:
+                moved = after[bucket["id"]]
+                self.assertNotEqual(moved["leader"], victim_id)
+                self.assertIn(moved["leader"], bucket["followers"])
+                self.assertEqual(moved["term"], bucket["term"] + 1)
+            for bucket_id, bucket in before.items():
+                if victim_id != bucket["leader"] and victim_id not in bucket["followers"]:
+                    self.assertEqual(after[bucket_id], bucket, "a bucket moved without cause")
+            self.assertEqual(status["buckets"]["without_leader"], 0)
+            self.assertEqual(status["health"], "degraded")
+
+            cluster.restart(victim)
+            def victim_back():
+                s = cluster.json("status", host_index=observer)
+                return s["hosts_up"] == 6 and s["health"] == "ok" and s
+            _, seconds = wait_until(victim_back, 60, "restarted host rejoined")
+            print(f"restarted host rejoined after {seconds:.1f} s", file=sys.stderr)
+
+            leader = next(p for p in cluster.state["hosts"] if hosts[p["name"]] == leader_id)
+            kill9(leader["pid"])
+            def new_leader():
+                s = cluster.json("status", host_index=observer)
+                return s["leader"] not in (None, leader_id) and s
+            status, seconds = wait_until(new_leader, LEASE_TTL_S + 10, "management leader failover")
+            print(f"management leader failover after {seconds:.1f} s", file=sys.stderr)
+            self.assertLessEqual(seconds, LEASE_TTL_S + 5)
+            wait_until(lambda: cluster.json("status", host_index=observer)["buckets"]["without_leader"] == 0
+                       and cluster.json("status", host_index=observer)["hosts_up"] == 5,
+                       LEASE_TTL_S + 10, "old leader marked down, its buckets led again")
+        finally:
+            cluster.close()
+
+    def test_raft9(self):
+        cluster = LocalCluster(9800, hosts=5, data=3, parity=2, etcd=9)
+        try:
+            members = cluster.state["etcd"]
+            for member in members[:4]:
+                kill9(member["pid"])
+            # With 5 of 9 members the cluster works fully: detection, map changes, CLI.
+            victim = cluster.state["hosts"][4]
+            kill9(victim["pid"])
+            _, seconds = wait_until(lambda: cluster.json("status")["hosts_up"] == 4, LEASE_TTL_S + 15,
+                                    "failure detected with 4 etcd members down")
+            print(f"detected with 4 of 9 etcd members down after {seconds:.1f} s", file=sys.stderr)
+            self.assertLessEqual(seconds, LEASE_TTL_S + 5)
+            cluster.tess("cluster", "hot-spare", "0")
+            self.assertEqual(cluster.json("status")["buckets"]["without_leader"], 0)
+
+            kill9(members[4]["pid"])
+            code, _, err = cluster.tess("cluster", "hot-spare", "0", check=False, timeout=120)
+            self.assertEqual(code, 5, err)
+            self.assertIn("quorum", err)
+            print(f"with 5 of 9 down: {err.strip()}", file=sys.stderr)
+
+            for member in members[:5]:
+                cluster.restart(member)
+            _, seconds = wait_until(lambda: cluster.tess("cluster", "hot-spare", "0", check=False)[0] == 0,
+                                    90, "changes work again after the members return")
+            print(f"changes work again {seconds:.1f} s after the members returned", file=sys.stderr)
+            cluster.restart(victim)
+            wait_until(lambda: cluster.json("status")["health"] == "ok", 60, "healthy again")
+        finally:
+            cluster.close()
+
+
+if __name__ == "__main__":
+    TESS, TESSD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2)
