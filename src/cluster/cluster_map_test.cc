@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "base/units.h"
+#include "cluster/map_epoch.h"
 #include "testing/testing.h"
 
 namespace tessera {
@@ -65,6 +66,15 @@ TEST(ClusterMapTest, CapacityAndHostStates) {
   EXPECT_FALSE(next->header.drives(2).active());
   EXPECT_EQ(capacity_of(next->header).raw_bytes, 7000 * kGiB);
   for (const BucketReplicas& bucket : next->buckets) EXPECT_NE(bucket.leader, HostId(3));
+}
+
+TEST(MapEpochTest, TellsStaleFromAhead) {
+  EXPECT_EQ(check_map_epoch(MapEpoch(4), MapEpoch(5)), EpochCheck::kStale);
+  EXPECT_EQ(check_map_epoch(MapEpoch(5), MapEpoch(5)), EpochCheck::kCurrent);
+  EXPECT_EQ(check_map_epoch(MapEpoch(6), MapEpoch(5)), EpochCheck::kAhead);
+  Status stale = stale_map_error(MapEpoch(4), MapEpoch(5));
+  EXPECT_EQ(stale.code(), StatusCode::kStaleMap);
+  EXPECT_NE(stale.message().find("epoch 4"), std::string_view::npos);
 }
 
 }  // namespace

@@ -154,6 +154,11 @@ std::shared_ptr<const ClusterView> ControlPlane::view() const {
 
 bool ControlPlane::is_leader() const { return view()->leader_host_id == host_id_; }
 
+MapEpoch ControlPlane::map_epoch() const {
+  auto current = view();
+  return MapEpoch(current->map ? current->map->header.epoch() : 0);
+}
+
 void ControlPlane::publish(std::shared_ptr<const ClusterView> view) {
   std::lock_guard lock(mutex_);
   view_ = std::move(view);

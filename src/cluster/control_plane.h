@@ -71,6 +71,8 @@ class ControlPlane {
 
   std::shared_ptr<const ClusterView> view() const;
   bool is_leader() const;
+  // The newest map epoch this host holds (0 before the cluster exists); see map_epoch.h.
+  MapEpoch map_epoch() const;
 
   // Management-leader operations. kFailedPrecondition if this host is not the leader (the REST
   // API redirects first) or the cluster state forbids it; kInvalidArgument for broken rules.

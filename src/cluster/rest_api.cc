@@ -63,10 +63,11 @@ json hosts_json(const ClusterView& view) {
   return hosts;
 }
 
-json drives_json(const ClusterView& view) {
+json drives_json(const ClusterView& view, const DriveUsage& usage) {
   json drives = json::array();
-  auto add = [&drives](uint32_t id, uint32_t host, const std::string& path, uint64_t capacity,
-                       uint64_t used, bool active) {
+  auto add = [&drives, &usage](uint32_t id, uint32_t host, const std::string& path,
+                               uint64_t capacity, uint64_t used, bool active) {
+    if (auto live = usage.find(id); live != usage.end()) used = live->second;
     drives.push_back({{"id", id},
                       {"host", host},
                       {"path", path},
@@ -159,7 +160,7 @@ http::Response hot_spare(ControlPlane& control, const http::Request& request) {
   return json_response(200, json{{"hot_spare", *spare}});
 }
 
-http::Response add_drive(ControlPlane& control, const AddLocalDrive& add_local,
+http::Response add_drive(ControlPlane& control, const LocalDrives& local_drives,
                          const http::Request& request, bool local) {
   auto body = parse_body(request);
   if (!body.ok()) return error_response(body.status());
@@ -168,8 +169,9 @@ http::Response add_drive(ControlPlane& control, const AddLocalDrive& add_local,
   }
   std::string path = (*body)["path"].get<std::string>();
   if (local) {
-    if (!add_local) return error_response(error(StatusCode::kUnimplemented, "no drive role"));
-    auto added = add_local(path);
+    if (!local_drives.add)
+      return error_response(error(StatusCode::kUnimplemented, "no drive role"));
+    auto added = local_drives.add(path);
     if (!added.ok()) return error_response(added.status());
     return json_response(201, json{{"id", added->drive_id()},
                                    {"path", added->path()},
@@ -198,11 +200,11 @@ http::Response add_drive(ControlPlane& control, const AddLocalDrive& add_local,
 
 }  // namespace
 
-json status_json(const ClusterView& view) {
+json status_json(const ClusterView& view, const DriveUsage& usage) {
   json out;
   std::vector<std::string> reasons;
   json hosts = hosts_json(view);
-  json drives = drives_json(view);
+  json drives = drives_json(view, usage);
   size_t hosts_up = 0;
   for (const json& host : hosts) hosts_up += host["state"] == "up" ? 1 : 0;
   size_t drives_active = 0;
@@ -266,16 +268,65 @@ json status_json(const ClusterView& view) {
   return out;
 }
 
-http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& add_local_drive,
+namespace {
+
+json local_drives_json(const LocalDrives& local) {
+  json drives = json::array();
+  if (!local.list) return drives;
+  for (const proto::DriveInfo& drive : local.list()) {
+    drives.push_back({{"id", drive.drive_id()},
+                      {"path", drive.path()},
+                      {"capacity_bytes", drive.capacity_bytes()},
+                      {"used_bytes", drive.used_bytes()}});
+  }
+  return drives;
+}
+
+}  // namespace
+
+DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local) {
+  DriveUsage usage;
+  for (const proto::HostRegistration& host : view.registrations) {
+    json drives;
+    if (host.host_id() == self) {
+      drives = local_drives_json(local);
+    } else {
+      auto reply =
+          http::call(host.address(), static_cast<uint16_t>(host.http_port()),
+                     http::Request{"GET", "/api/v1/local/drives", "", {}}, std::chrono::seconds(1));
+      if (!reply.ok() || reply->status != 200) continue;
+      json body = json::parse(reply->body, nullptr, false);
+      if (body.is_discarded() || !body.contains("drives")) continue;
+      drives = body["drives"];
+    }
+    for (const json& drive : drives) {
+      usage[drive.value("id", 0U)] = drive.value("used_bytes", uint64_t{0});
+    }
+  }
+  return usage;
+}
+
+http::Response handle_api_request(ControlPlane& control, const LocalDrives& local_drives,
                                   const http::Request& request) {
   std::string path = request.target.substr(0, request.target.find('?'));
   const std::string& method = request.method;
   auto view = control.view();
-  if (method == "GET" && path == "/api/v1/status") return json_response(200, status_json(*view));
+  if (method == "GET" && path == "/api/v1/status") {
+    DriveUsage usage = live_drive_usage(*view, control.host_id(), local_drives);
+    return json_response(200, status_json(*view, usage));
+  }
+  if (method == "GET" && path == "/api/v1/local/drives") {
+    return json_response(200, json{{"drives", local_drives_json(local_drives)}});
+  }
   if (method == "GET" && path == "/api/v1/hosts")
     return json_response(200, json{{"hosts", hosts_json(*view)}});
-  if (method == "GET" && path == "/api/v1/drives")
-    return json_response(200, json{{"drives", drives_json(*view)}});
+  if (method == "GET" && path == "/api/v1/drives") {
+    DriveUsage usage = live_drive_usage(*view, control.host_id(), local_drives);
+    return json_response(200, json{{"drives", drives_json(*view, usage)}});
+  }
+  if (method == "GET" && path == "/api/v1/local/drives") {
+    return json_response(200, json{{"drives", local_drives_json(local_drives)}});
+  }
   if (method == "GET" && path == "/api/v1/buckets") {
     if (!view->map)
       return error_response(
@@ -293,9 +344,9 @@ http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& ad
     return json_response(200, json{{"epoch", view->map->header.epoch()}, {"buckets", buckets}});
   }
   if (method == "POST" && path == "/api/v1/local/drives")
-    return add_drive(control, add_local_drive, request, true);
+    return add_drive(control, local_drives, request, true);
   if (method == "POST" && path == "/api/v1/drives")
-    return add_drive(control, add_local_drive, request, false);
+    return add_drive(control, local_drives, request, false);
   bool change = (method == "POST" && path == "/api/v1/cluster") ||
                 (method == "PUT" && path == "/api/v1/cluster/hot-spare");
   if (!change) {

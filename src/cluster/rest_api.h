@@ -11,23 +11,36 @@
 //   PUT  /api/v1/cluster/hot-spare  {"hot_spare": H}
 //   POST /api/v1/drives        {"host": id or name, "path": P}   (forwarded to that host)
 //   POST /api/v1/local/drives  {"path": P}                       (this host adds a drive)
+//   GET  /api/v1/local/drives  this host's drives with their current use
 #pragma once
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "cluster/control_plane.h"
 #include "http/http.h"
 
 namespace tessera {
 
-// Adds a drive on this host: opens (formatting if blank) and serves it. Runs on the API thread.
-using AddLocalDrive = std::function<Result<proto::DriveInfo>(const std::string& path)>;
+// This host's drive role, as the API reaches it (from the API thread).
+struct LocalDrives {
+  // Opens (formatting if blank) and serves one more drive.
+  std::function<Result<proto::DriveInfo>(const std::string& path)> add;
+  // Every drive served here with its current use.
+  std::function<std::vector<proto::DriveInfo>()> list;
+};
 
-http::Response handle_api_request(ControlPlane& control, const AddLocalDrive& add_local_drive,
+http::Response handle_api_request(ControlPlane& control, const LocalDrives& local,
                                   const http::Request& request);
 
+// Current used bytes by drive id, asked of every up host (`local` answers for this one); a host
+// that does not answer within a second keeps the figure its registration carried.
+using DriveUsage = std::map<uint32_t, uint64_t>;
+DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local);
+
 // The status document (also what `tess status --json` prints).
-nlohmann::json status_json(const ClusterView& view);
+nlohmann::json status_json(const ClusterView& view, const DriveUsage& usage = {});
 
 }  // namespace tessera

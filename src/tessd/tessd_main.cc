@@ -78,6 +78,10 @@ Task<std::vector<proto::DriveInfo>> add_drive_task(DriveHost* drives, std::strin
   co_return drive_infos(*drives);
 }
 
+Task<std::vector<proto::DriveInfo>> list_drives_task(const DriveHost* drives) {
+  co_return drive_infos(*drives);
+}
+
 // The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
 struct Member {
   std::unique_ptr<ControlPlane> control;
@@ -111,12 +115,14 @@ Status start_member(TessdOptions& options, Member& member, rpc::RpcServer& serve
   ControlPlane* control_ptr = &control;
   BlockingBridge* bridge = member.bridge.get();
   DriveHost* drives_ptr = &drives;
-  AddLocalDrive add = [control_ptr, bridge, drives_ptr](const std::string& path) {
+  LocalDrives local;
+  local.add = [control_ptr, bridge, drives_ptr](const std::string& path) {
     return add_local_drive(control_ptr, bridge, drives_ptr, path);
   };
+  local.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
   member.api = std::make_unique<http::Server>(
-      http_host, http_port, [control_ptr, add](const http::Request& request) {
-        return handle_api_request(*control_ptr, add, request);
+      http_host, http_port, [control_ptr, local](const http::Request& request) {
+        return handle_api_request(*control_ptr, local, request);
       });
   TESS_RETURN_IF_ERROR(member.api->start());
   TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());

@@ -148,6 +148,9 @@ class ClusterTest(unittest.TestCase):
             for drive in status["drives"]:
                 for key in ("id", "host", "capacity_bytes", "state"):
                     self.assertIn(key, drive)
+            for drive in cluster.json("drive", "list")["drives"]:
+                self.assertGreater(drive["used_bytes"] + drive["free_bytes"], 0)
+                self.assertEqual(drive["used_bytes"] + drive["free_bytes"], drive["capacity_bytes"])
             raw = sum(d["capacity_bytes"] for d in status["drives"])
             self.assertEqual(status["capacity"]["raw_bytes"], raw)
             self.assertEqual(status["capacity"]["usable_bytes"], int(raw * 5 / 5 * 3 / 5 * 0.98))
