@@ -115,7 +115,7 @@ def wait_until(condition, timeout_s, what):
 
 class ClusterTest(unittest.TestCase):
     def test_creation_rules(self):
-        cluster = LocalCluster(9400, hosts=5, data=3, parity=2, create=False)
+        cluster = LocalCluster(20000, hosts=5, data=3, parity=2, create=False)
         try:
             status = cluster.json("status")
             self.assertEqual(status["health"], "error")
@@ -164,7 +164,7 @@ class ClusterTest(unittest.TestCase):
             cluster.close()
 
     def test_failure_detection_failover_rejoin(self):
-        cluster = LocalCluster(9600, hosts=6, data=3, parity=2)
+        cluster = LocalCluster(21000, hosts=6, data=3, parity=2)
         try:
             status = cluster.json("status")
             self.assertEqual(status["health"], "ok")
@@ -219,7 +219,7 @@ class ClusterTest(unittest.TestCase):
             cluster.close()
 
     def test_raft9(self):
-        cluster = LocalCluster(9800, hosts=5, data=3, parity=2, etcd=9)
+        cluster = LocalCluster(22000, hosts=5, data=3, parity=2, etcd=9)
         try:
             members = cluster.state["etcd"]
             for member in members[:4]:
