@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/cluster_commands.h"
 #include "cli/exit_code.h"
@@ -23,6 +24,10 @@ int main(int argc, char** argv) {
     return cli11_code == 0 ? 0
                            : tessera::cli::exit_code(tessera::Status(
                                  tessera::StatusCode::kInvalidArgument, "bad arguments"));
+  } catch (const nlohmann::json::exception& e) {
+    // The commands run inside parse(); an answer of an unexpected shape ends up here.
+    fmt::print(stderr, "tess: unexpected answer from the cluster: {}\n", e.what());
+    return 1;
   }
   if (!result.ok()) {
     fmt::print(stderr, "tess: {}\n", result.message());

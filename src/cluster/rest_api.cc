@@ -300,7 +300,10 @@ DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalD
       drives = body["drives"];
     }
     for (const json& drive : drives) {
-      usage[drive.value("id", 0U)] = drive.value("used_bytes", uint64_t{0});
+      bool well_formed = drive.is_object() && drive.contains("id") &&
+                         drive["id"].is_number_unsigned() && drive.contains("used_bytes") &&
+                         drive["used_bytes"].is_number_unsigned();
+      if (well_formed) usage[drive["id"].get<uint32_t>()] = drive["used_bytes"].get<uint64_t>();
     }
   }
   return usage;

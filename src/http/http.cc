@@ -170,7 +170,13 @@ Status Server::start() {
         for (const auto& field : message) {
           request.headers[std::string(field.name_string())] = std::string(field.value());
         }
-        response = handler_(request);
+        try {
+          response = handler_(request);
+        } catch (const std::exception& failure) {
+          // A handler bug or a peer's malformed JSON must not take the server down.
+          TESS_LOG_ERROR("HTTP {} {}: {}", request.method, request.target, failure.what());
+          response = Response{500, R"({"error":{"code":"internal","message":"internal error"}})"};
+        }
       }
       beast::http::response<beast::http::string_body> reply(
           static_cast<beast::http::status>(response.status), 11);
