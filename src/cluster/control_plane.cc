@@ -245,49 +245,63 @@ Status ControlPlane::campaign(uint32_t* leader) {
   return Status();
 }
 
+Result<std::optional<ClusterMap>> ControlPlane::current_map(const ClusterView& held) const {
+  if (held.map) {
+    // Read the whole map only when its header changed.
+    TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> header, etcd_.get(keys_.map_header()));
+    if (header && header->mod_revision == held.map->header_mod_revision) return held.map;
+  }
+  return load_map(etcd_, keys_);
+}
+
 Status ControlPlane::tick() {
   TESS_RETURN_IF_ERROR(keep_lease());
   uint32_t leader = 0;
   TESS_RETURN_IF_ERROR(campaign(&leader));
   TESS_ASSIGN_OR_RETURN(std::vector<proto::HostRegistration> registrations,
                         load_registrations(etcd_, keys_));
-  if (leader == host_id_) TESS_RETURN_IF_ERROR(lead(registrations));
+  TESS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, current_map(*view()));
+  if (leader == host_id_ && map) {
+    TESS_ASSIGN_OR_RETURN(bool changed, lead(*map, registrations));
+    if (changed) {
+      TESS_ASSIGN_OR_RETURN(map, load_map(etcd_, keys_));
+    }
+  }
   auto next = std::make_shared<ClusterView>();
-  auto current = view();
-  if (current->map) {
-    // Fetch the whole map only when its header changed.
-    TESS_ASSIGN_OR_RETURN(std::optional<EtcdKeyValue> header, etcd_.get(keys_.map_header()));
-    if (header && header->mod_revision == current->map->header_mod_revision)
-      next->map = current->map;
-  }
-  if (!next->map) {
-    TESS_ASSIGN_OR_RETURN(next->map, load_map(etcd_, keys_));
-  }
+  next->map = std::move(map);
   next->registrations = std::move(registrations);
   next->leader_host_id = leader;
   publish(std::move(next));
   return Status();
 }
 
-// The management leader's round: bring the map in line with the registrations.
-Status ControlPlane::lead(const std::vector<proto::HostRegistration>& registrations) {
+// The management leader's round: bring the map in line with the registrations. True if it wrote
+// a new map.
+Result<bool> ControlPlane::lead(const ClusterMap& map,
+                                const std::vector<proto::HostRegistration>& registrations) {
   std::lock_guard lock(leader_mutex_);
-  TESS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, load_map(etcd_, keys_));
-  if (!map) return Status();  // Not created yet.
-  std::optional<ClusterMap> next = next_map(*map, registrations);
-  if (!next) return Status();
-  TESS_ASSIGN_OR_RETURN(bool stored, store_map(etcd_, keys_, *next, &*map));
-  if (stored) {
-    for (const proto::HostEntry& host : next->header.hosts()) {
-      for (const proto::HostEntry& before : map->header.hosts()) {
-        if (before.host_id() == host.host_id() && before.up() != host.up()) {
-          TESS_LOG_WARN("host {} ({}) is {} (map epoch {})", host.host_id(), host.name(),
-                        host.up() ? "up" : "down", next->header.epoch());
-        }
+  // next_map is a function of the map and the registrations: inputs that changed nothing last
+  // round change nothing now, so the bucket assignment is not run again for them.
+  std::string inputs = std::to_string(map.header_mod_revision);
+  for (const auto& registration : registrations) inputs += registration.SerializeAsString();
+  if (inputs == unchanged_inputs_) return false;
+  std::optional<ClusterMap> next = next_map(map, registrations);
+  if (!next) {
+    unchanged_inputs_ = std::move(inputs);
+    return false;
+  }
+  // False if another change came first (a create or hot-spare change): the next round retries.
+  TESS_ASSIGN_OR_RETURN(bool stored, store_map(etcd_, keys_, *next, &map));
+  if (!stored) return false;
+  for (const proto::HostEntry& host : next->header.hosts()) {
+    for (const proto::HostEntry& before : map.header.hosts()) {
+      if (before.host_id() == host.host_id() && before.up() != host.up()) {
+        TESS_LOG_WARN("host {} ({}) is {} (map epoch {})", host.host_id(), host.name(),
+                      host.up() ? "up" : "down", next->header.epoch());
       }
     }
   }
-  return Status();
+  return true;
 }
 
 Status ControlPlane::create_cluster(CreationRequest request) {

@@ -85,7 +85,9 @@ class ControlPlane {
   Status tick();
   Status keep_lease();
   Status campaign(uint32_t* leader);
-  Status lead(const std::vector<proto::HostRegistration>& registrations);
+  Result<std::optional<ClusterMap>> current_map(const ClusterView& held) const;
+  Result<bool> lead(const ClusterMap& map,
+                    const std::vector<proto::HostRegistration>& registrations);
   proto::HostRegistration registration() const;
   void publish(std::shared_ptr<const ClusterView> view);
 
@@ -105,7 +107,8 @@ class ControlPlane {
   std::chrono::steady_clock::time_point next_keepalive_;
   std::shared_ptr<const ClusterView> view_ = std::make_shared<ClusterView>();
 
-  std::mutex leader_mutex_;  // Serializes map changes made by this host.
+  std::mutex leader_mutex_;       // Serializes map changes made by this host; guards the next line.
+  std::string unchanged_inputs_;  // Map revision + registrations of the last round without change.
   std::thread thread_;
 };
 

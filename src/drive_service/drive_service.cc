@@ -71,7 +71,9 @@ Task<Result<rpc::Reply>> DriveService::read_chunk(rpc::Request request) {
   uint32_t count = message.block_count();
   if (count == 0) {
     std::optional<ChunkInfo> info = store.find(id);
-    if (info) count = static_cast<uint32_t>(info->data_bytes / kBlockSize) - message.first_block();
+    auto blocks = static_cast<uint32_t>(info ? info->data_bytes / kBlockSize : 0);
+    // Past the end: ask for one block, so the store answers kOutOfRange naming the chunk's size.
+    count = message.first_block() < blocks ? blocks - message.first_block() : 1;
   }
   TESS_CO_ASSIGN_OR_RETURN(Buffer data, co_await store.read(id, message.first_block(), count));
   proto::ReadChunkResponse response;

@@ -103,8 +103,8 @@ Result<proto::DriveInfo> add_local_drive(ControlPlane* control, BlockingBridge* 
   return error(StatusCode::kInternal, "drive {} vanished", path);
 }
 
-Status start_member(TessdOptions& options, Member& member, rpc::RpcServer& server,
-                    DriveHost& drives, boost::asio::io_context& loop) {
+Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
+                    boost::asio::io_context& loop) {
   ControlPlane& control = *member.control;
   control.set_drives(drive_infos(drives));
   TESS_RETURN_IF_ERROR(control.start());
@@ -126,7 +126,6 @@ Status start_member(TessdOptions& options, Member& member, rpc::RpcServer& serve
       });
   TESS_RETURN_IF_ERROR(member.api->start());
   TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());
-  (void)server;
   return Status();
 }
 
@@ -155,8 +154,7 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
   rpc::RpcServer server(executor, server_options);
   service.register_with(server);
   Status started = server.start();
-  if (started.ok() && member->control)
-    started = start_member(options, *member, server, *drives, loop);
+  if (started.ok() && member->control) started = start_member(options, *member, *drives, loop);
   if (started.ok() && !options.port_file.empty()) {
     started = write_port_file(options.port_file, server.port());
   }
