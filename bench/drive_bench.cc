@@ -242,7 +242,7 @@ Task<void> close_drive(Drive drive) { co_await drive.store->close(); }
 
 Task<Status> start_server(rpc::RpcServer* server) { co_return server->start(); }
 Task<void> stop_server(rpc::RpcServer* server) {
-  co_await server->shutdown(Deadline::after(std::chrono::seconds(5)));
+  co_await server->shutdown(Deadline::after(std::chrono::seconds(5), RealClock::instance()));
 }
 Task<void> destroy_client(std::unique_ptr<DriveClient> client) {
   client.reset();

@@ -123,7 +123,7 @@ double calls_per_s(EventLoopGroup& loops, rpc::RpcClient& client, size_t depth,
 Task<Status> start_server(rpc::RpcServer& server) { co_return server.start(); }
 
 Task<void> shutdown_server(rpc::RpcServer& server) {
-  co_await server.shutdown(Deadline::after(std::chrono::seconds(5)));
+  co_await server.shutdown(Deadline::after(std::chrono::seconds(5), RealClock::instance()));
 }
 
 Task<void> destroy_client(std::unique_ptr<rpc::RpcClient> client) {

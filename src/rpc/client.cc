@@ -50,7 +50,7 @@ void RpcClient::close() {
 
 Task<Result<Reply>> RpcClient::call(uint32_t message_type, std::string proto, Buffer payload,
                                     CallOptions options) {
-  Deadline deadline = Deadline::after(options.timeout);
+  Deadline deadline = options.deadline.capped(options.timeout, *options_.clock);
   TESS_CO_RETURN_IF_ERROR(co_await slots_.acquire(deadline));
   SemaphorePermit slot(&slots_);
   auto backoff = std::chrono::duration_cast<Clock::Duration>(kFirstBackoff);
@@ -59,7 +59,7 @@ Task<Result<Reply>> RpcClient::call(uint32_t message_type, std::string proto, Bu
     if (reply.ok() || !options.idempotent || !retryable(reply.status())) co_return reply;
     if (deadline.remaining() <= backoff) co_return reply;
     TESS_LOG_DEBUG("rpc: retrying call {} to {}: {}", message_type, peer(), reply.status());
-    (void)co_await RealClock::instance().sleep_for(backoff);
+    (void)co_await options_.clock->sleep_for(backoff);
     backoff = std::min<Clock::Duration>(backoff * 2, kMaxBackoff);
   }
 }
@@ -74,11 +74,11 @@ Task<Result<Reply>> RpcClient::call_once(uint32_t message_type, const std::strin
                      .request_id = request_id,
                      .map_epoch = options.map_epoch.value(),
                      .timeout_ms = std::max<uint32_t>(1, deadline.remaining_ms())};
-  boost::asio::steady_timer wake(executor_, deadline.at());
+  boost::asio::steady_timer wake(executor_);
   Pending pending{&wake, std::nullopt, connection_.get()};
   pending_->emplace(request_id, &pending);
   connection_->send(make_frame(header, proto, payload));
-  co_await wake.async_wait(use_task);
+  co_await deadline.wait(wake);
   if (!pending.result) {
     pending_->erase(request_id);
     if (deadline.expired()) {
@@ -105,16 +105,15 @@ Task<Status> RpcClient::ensure_connected(Deadline deadline) {
 
 Task<Result<std::shared_ptr<Connection>>> RpcClient::connect(Deadline deadline) {
   using namespace boost::asio::experimental::awaitable_operators;
-  Deadline connect_deadline = std::min(deadline, Deadline::after(options_.connect_timeout));
+  Deadline connect_deadline = deadline.capped(options_.connect_timeout, *options_.clock);
   boost::system::error_code error;
   auto address = boost::asio::ip::make_address(host_, error);
   if (error) {
     co_return tessera::error(StatusCode::kInvalidArgument, "bad address '{}'", host_);
   }
   tcp::socket socket(executor_);
-  boost::asio::steady_timer timer(executor_, connect_deadline.at());
   auto connected = co_await (socket.async_connect(tcp::endpoint(address, port_), use_task) ||
-                             timer.async_wait(use_task));
+                             options_.clock->sleep_until(connect_deadline.at()));
   if (connected.index() == 1) {
     co_return Status(StatusCode::kUnavailable, "connect timed out");
   }
@@ -130,9 +129,8 @@ Task<Result<std::shared_ptr<Connection>>> RpcClient::connect(Deadline deadline) 
     tls.set_verify_callback(boost::asio::ssl::host_name_verification(options_.tls_server_name));
     SSL_set_tlsext_host_name(tls.native_handle(), options_.tls_server_name.c_str());
   }
-  timer.expires_at(connect_deadline.at());
   auto handshake = co_await (tls.async_handshake(boost::asio::ssl::stream_base::client, use_task) ||
-                             timer.async_wait(use_task));
+                             options_.clock->sleep_until(connect_deadline.at()));
   if (handshake.index() == 1) co_return Status(StatusCode::kUnavailable, "TLS handshake timed out");
   if (auto [tls_error] = std::get<0>(handshake); tls_error) {
     co_return tessera::error(StatusCode::kUnavailable, "TLS handshake: {}", tls_error.message());

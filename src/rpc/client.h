@@ -1,7 +1,8 @@
 // RpcClient: calls to one peer over one reused connection, opened on first use and reopened after
 // it fails. Many calls share the connection at once (pipelined, matched by request id).
 //
-// Every call has a deadline (CallOptions::timeout). At most max_in_flight_calls are outstanding;
+// Every call has a deadline (the earlier of CallOptions::deadline and ::timeout, on the client's
+// clock). At most max_in_flight_calls are outstanding;
 // further calls wait for a slot within their deadline. A call is retried (after a short backoff,
 // within its deadline) only when the caller marks it idempotent and it failed with kUnavailable
 // (connection lost: the server may or may not have run it) or kBusy (the server shed it).
@@ -22,11 +23,15 @@
 #include "rpc/connection.h"
 #include "rpc/message_type.h"
 #include "runtime/async_semaphore.h"
+#include "runtime/clock.h"
+#include "runtime/deadline.h"
 #include "runtime/task.h"
 
 namespace tessera::rpc {
 
 struct ClientOptions {
+  // Every timeout, backoff and deadline of the client runs on this clock (a simulation's own).
+  Clock* clock = &RealClock::instance();
   size_t max_in_flight_calls = 256;
   std::chrono::milliseconds connect_timeout{2000};
   FrameLimits limits;
@@ -36,6 +41,9 @@ struct ClientOptions {
 };
 
 struct CallOptions {
+  // The call ends by the earlier of `deadline` (the caller's own budget, passed down) and
+  // `timeout` from now.
+  Deadline deadline = Deadline::never();
   std::chrono::milliseconds timeout{5000};
   bool idempotent = false;
   MapEpoch map_epoch;

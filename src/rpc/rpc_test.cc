@@ -117,7 +117,7 @@ Task<void> ping_echo_scenario() {
   CO_ASSERT_TRUE(reply->payload.size() == payload.size());
   EXPECT_EQ(std::memcmp(reply->payload.data(), payload.data(), payload.size()), 0);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(reply->payload.data()) % kBlockSize, 0u);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, PingEchoesPayloadIntact) { run_task(ping_echo_scenario()); }
@@ -135,7 +135,7 @@ Task<void> errors_scenario() {
   // The connection survives handler errors.
   EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {}));
   EXPECT_EQ(client.connects(), 1u);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, HandlerErrorsReachTheCaller) { run_task(errors_scenario()); }
@@ -153,7 +153,7 @@ Task<void> deadline_scenario() {
   EXPECT_OK(co_await slow_call(client, 1, CallOptions{}));
   co_await settle(350ms);
   EXPECT_OK(co_await slow_call(client, 1, CallOptions{}));
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, DeadlineBoundsEveryCall) { run_task(deadline_scenario()); }
@@ -186,7 +186,7 @@ Task<void> busy_scenario() {
   }
   CO_ASSERT_TRUE(co_await eventually([&retried] { return retried.all_done(); }));
   for (auto& result : retried.results) EXPECT_OK(result);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, ServerShedsLoadBeyondItsBound) { run_task(busy_scenario()); }
@@ -207,7 +207,7 @@ Task<void> client_bound_scenario() {
   for (auto& result : outcomes.results) EXPECT_OK(result);
   EXPECT_LE(client.in_flight_calls(), 2u);
   EXPECT_EQ(service.peak, 2);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, ClientBoundsCallsInFlight) { run_task(client_bound_scenario()); }
@@ -225,7 +225,7 @@ Task<void> pipelining_scenario() {
   for (auto& result : outcomes.results) EXPECT_OK(result);
   EXPECT_EQ(client.connects(), 1u);
   EXPECT_GT(service.peak, 100);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, ManyCallsShareOneConnection) { run_task(pipelining_scenario()); }
@@ -259,7 +259,7 @@ Task<void> retry_scenario() {
                                       {.timeout = 3s, .idempotent = true});
   EXPECT_OK(retried);
   CO_ASSERT_TRUE(server != nullptr);
-  co_await server->shutdown(Deadline::after(1s));
+  co_await server->shutdown(Deadline::after(1s, RealClock::instance()));
   delete server;
 }
 
@@ -282,7 +282,7 @@ Task<void> malformed_scenario() {
   EXPECT_EQ(read_error, boost::asio::error::eof);  // The server hung up on the garbage.
   RpcClient client(executor, "127.0.0.1", server.port());
   EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(3), Buffer(), {}));
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, MalformedFrameClosesOnlyThatConnection) { run_task(malformed_scenario()); }
@@ -298,7 +298,7 @@ Task<void> oversize_scenario() {
   EXPECT_EQ(too_big.status().code(), StatusCode::kUnavailable);
   EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(5), Buffer::allocate(1024), {}));
   EXPECT_EQ(client.connects(), 2u);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, OversizeFrameIsRefused) { run_task(oversize_scenario()); }
@@ -310,7 +310,7 @@ Task<void> shutdown_scenario() {
   Outcomes in_flight(1);
   spawn_detached(executor, store_into(slow_call(client, 100, {}), &in_flight, 0), "call");
   CO_ASSERT_TRUE(co_await eventually([&net] { return net.server.in_flight_requests() == 1; }));
-  co_await server.shutdown(Deadline::after(5s));
+  co_await server.shutdown(Deadline::after(5s, RealClock::instance()));
   // The call finished, and its reply was delivered, before the server closed.
   CO_ASSERT_TRUE(co_await eventually([&in_flight] { return in_flight.all_done(); }));
   EXPECT_OK(in_flight.results[0]);
@@ -358,7 +358,7 @@ Task<void> tls_scenario(std::string cert, std::string key) {
   RpcClient plain(executor, "127.0.0.1", server.port());
   auto garbled = co_await plain.call(MessageType::kPing, ping_of(9), Buffer(), {.timeout = 1s});
   EXPECT_FALSE(garbled.ok());
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST_F(RpcTlsTest, CallsOverTls) {
@@ -372,7 +372,7 @@ Task<void> bad_files_scenario() {
   auto executor = co_await boost::asio::this_coro::executor;
   RpcServer server(executor, ServerOptions{.address = "not-an-address"});
   EXPECT_EQ(server.start().code(), StatusCode::kInvalidArgument);
-  co_await server.shutdown(Deadline::after(1s));
+  co_await server.shutdown(Deadline::after(1s, RealClock::instance()));
 }
 
 TEST(RpcTest, BadConfigurationIsAnError) { run_task(bad_files_scenario()); }

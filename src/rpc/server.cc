@@ -88,9 +88,8 @@ Task<Result<Stream>> RpcServer::secure(tcp::socket socket) {
   if (!options_.tls) co_return Stream(std::move(socket));
   using namespace boost::asio::experimental::awaitable_operators;
   TlsStream tls(std::move(socket), *options_.tls);
-  boost::asio::steady_timer timer(executor_, options_.handshake_timeout);
   auto outcome = co_await (tls.async_handshake(boost::asio::ssl::stream_base::server, use_task) ||
-                           timer.async_wait(use_task));
+                           options_.clock->sleep_for(options_.handshake_timeout));
   if (outcome.index() == 1) {
     co_return Status(StatusCode::kDeadlineExceeded, "TLS handshake timed out");
   }
@@ -160,7 +159,7 @@ Task<Result<Reply>> RpcServer::dispatch(Frame frame, std::string peer_name) {
                   std::move(frame.proto),
                   std::move(frame.payload),
                   MapEpoch(frame.header.map_epoch),
-                  Deadline::after(std::chrono::milliseconds(frame.header.timeout_ms)),
+                  Deadline::after(std::chrono::milliseconds(frame.header.timeout_ms), *options_.clock),
                   std::move(peer_name)};
   co_return co_await handler->second(std::move(request));
 }
@@ -188,7 +187,7 @@ Task<void> RpcServer::shutdown(Deadline deadline) {
   stopping_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  auto& clock = RealClock::instance();
+  Clock& clock = *options_.clock;
   while (in_flight_ > 0 && !deadline.expired()) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
   }

@@ -21,6 +21,7 @@
 #include "rpc/call.h"
 #include "rpc/connection.h"
 #include "rpc/message_type.h"
+#include "runtime/clock.h"
 #include "runtime/deadline.h"
 #include "runtime/task.h"
 
@@ -32,6 +33,8 @@ namespace tessera::rpc {
 using Handler = std::function<Task<Result<Reply>>(Request)>;
 
 struct ServerOptions {
+  // Request deadlines, handshake timeouts and shutdown waits run on this clock.
+  Clock* clock = &RealClock::instance();
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see RpcServer::port()).
   size_t max_in_flight_requests = 1024;

@@ -10,13 +10,15 @@ bool AsyncSemaphore::try_acquire() {
 
 Task<Status> AsyncSemaphore::acquire(Deadline deadline) {
   if (try_acquire()) co_return Status();
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline.at());
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   auto position = waiters_.insert(waiters_.end(), Waiter{&timer});
-  auto [error] = co_await timer.async_wait(use_task);
+  co_await deadline.wait(timer);
   bool granted = position->granted;
   waiters_.erase(position);
   if (granted) co_return Status();
-  if (!error) co_return Status(StatusCode::kDeadlineExceeded, "deadline passed waiting for a slot");
+  if (deadline.expired()) {
+    co_return Status(StatusCode::kDeadlineExceeded, "deadline passed waiting for a slot");
+  }
   co_return Status(StatusCode::kCancelled, "cancelled while waiting for a slot");
 }
 

@@ -2,30 +2,46 @@
 
 namespace tessera {
 
-Task<Status> Clock::sleep_for(Duration duration) { return sleep_until(now() + duration); }
+Task<Status> Clock::sleep_until(TimePoint deadline) {
+  if (deadline <= now()) co_return Status();
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  co_await wait(timer, deadline);
+  if (now() >= deadline) co_return Status();
+  co_return Status(StatusCode::kCancelled, "sleep cancelled");
+}
+
+Task<Status> Clock::sleep_for(Duration duration) { return sleep_until(after(duration)); }
+
+Clock::TimePoint Clock::after(Duration duration) const {
+  TimePoint start = now();
+  if (duration <= Duration::zero()) return start;
+  if (duration >= TimePoint::max() - start) return TimePoint::max();
+  return start + duration;
+}
 
 RealClock& RealClock::instance() {
   static RealClock clock;
   return clock;
 }
 
-Task<Status> RealClock::sleep_until(TimePoint deadline) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
-  auto [error] = co_await timer.async_wait(use_task);
-  if (error) co_return Status(StatusCode::kCancelled, "sleep cancelled");
-  co_return Status();
+Task<void> RealClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) {
+  timer.expires_at(deadline);
+  (void)co_await timer.async_wait(use_task);
 }
 
-Task<Status> FakeClock::sleep_until(TimePoint deadline) {
-  if (deadline <= now_) co_return Status();
+Task<void> FakeClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) {
   // The timer never expires by itself: advance() cancels it when the fake time has come.
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
-                                  boost::asio::steady_timer::time_point::max());
+  timer.expires_at(TimePoint::max());
+  if (deadline == TimePoint::max()) {
+    (void)co_await timer.async_wait(use_task);
+    co_return;
+  }
+  if (deadline <= now_) co_return;
   auto position = sleepers_.emplace(deadline, &timer);
-  co_await timer.async_wait(use_task);
-  if (now_ >= deadline) co_return Status();  // advance() already removed us.
-  sleepers_.erase(position);
-  co_return Status(StatusCode::kCancelled, "sleep cancelled");
+  (void)co_await timer.async_wait(use_task);
+  // Woken by a signal or cancellation before our time: we are still registered (advance()
+  // removes exactly the entries whose time has come, and now_ never goes back).
+  if (now_ < deadline) sleepers_.erase(position);
 }
 
 void FakeClock::advance(Duration duration) {
@@ -35,6 +51,16 @@ void FakeClock::advance(Duration duration) {
     sleepers_.begin()->second->cancel();
     sleepers_.erase(sleepers_.begin());
   }
+}
+
+bool FakeClock::advance_to_next() {
+  if (sleepers_.empty()) return false;
+  advance(sleepers_.begin()->first - now_);
+  return true;
+}
+
+Clock::TimePoint FakeClock::next_deadline() const {
+  return sleepers_.empty() ? TimePoint::max() : sleepers_.begin()->first;
 }
 
 }  // namespace tessera

@@ -166,7 +166,7 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
   }
   if (member->api) member->api->stop();
   if (member->control) member->control->stop();
-  co_await server.shutdown(Deadline::after(std::chrono::seconds(5)));
+  co_await server.shutdown(Deadline::after(std::chrono::seconds(5), RealClock::instance()));
   co_await drives->close();
   co_return started;
 }

@@ -27,7 +27,7 @@ T run_task(Task<T> task) {
 template <typename Condition>
 Task<bool> eventually(Condition condition,
                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  Deadline deadline = Deadline::after(timeout);
+  Deadline deadline = Deadline::after(timeout, RealClock::instance());
   while (!condition()) {
     if (deadline.expired()) co_return false;
     (void)co_await RealClock::instance().sleep_for(std::chrono::milliseconds(1));
