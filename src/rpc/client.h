@@ -31,7 +31,7 @@ namespace tessera::rpc {
 
 struct ClientOptions {
   // Every timeout, backoff and deadline of the client runs on this clock (a simulation's own).
-  Clock* clock = &RealClock::instance();
+  const Clock* clock = &RealClock::instance();
   size_t max_in_flight_calls = 256;
   std::chrono::milliseconds connect_timeout{2000};
   FrameLimits limits;

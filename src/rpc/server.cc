@@ -187,7 +187,7 @@ Task<void> RpcServer::shutdown(Deadline deadline) {
   stopping_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  Clock& clock = *options_.clock;
+  const Clock& clock = *options_.clock;
   while (in_flight_ > 0 && !deadline.expired()) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
   }

@@ -34,7 +34,7 @@ using Handler = std::function<Task<Result<Reply>>(Request)>;
 
 struct ServerOptions {
   // Request deadlines, handshake timeouts and shutdown waits run on this clock.
-  Clock* clock = &RealClock::instance();
+  const Clock* clock = &RealClock::instance();
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see RpcServer::port()).
   size_t max_in_flight_requests = 1024;

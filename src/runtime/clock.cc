@@ -2,7 +2,7 @@
 
 namespace tessera {
 
-Task<Status> Clock::sleep_until(TimePoint deadline) {
+Task<Status> Clock::sleep_until(TimePoint deadline) const {
   if (deadline <= now()) co_return Status();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   co_await wait(timer, deadline);
@@ -10,7 +10,7 @@ Task<Status> Clock::sleep_until(TimePoint deadline) {
   co_return Status(StatusCode::kCancelled, "sleep cancelled");
 }
 
-Task<Status> Clock::sleep_for(Duration duration) { return sleep_until(after(duration)); }
+Task<Status> Clock::sleep_for(Duration duration) const { return sleep_until(after(duration)); }
 
 Clock::TimePoint Clock::after(Duration duration) const {
   TimePoint start = now();
@@ -24,12 +24,12 @@ RealClock& RealClock::instance() {
   return clock;
 }
 
-Task<void> RealClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) {
+Task<void> RealClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) const {
   timer.expires_at(deadline);
   (void)co_await timer.async_wait(use_task);
 }
 
-Task<void> FakeClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) {
+Task<void> FakeClock::wait(boost::asio::steady_timer& timer, TimePoint deadline) const {
   // The timer never expires by itself: advance() cancels it when the fake time has come.
   timer.expires_at(TimePoint::max());
   if (deadline == TimePoint::max()) {

@@ -28,11 +28,11 @@ class Clock {
   // cancels) and from now(). `timer` belongs to the calling task's executor, and nobody else waits
   // on it meanwhile; its expiry is overwritten. deadline == TimePoint::max() waits for a signal or
   // cancellation only.
-  virtual Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) = 0;
+  virtual Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) const = 0;
 
   // Suspends until now() >= deadline: OK then, or kCancelled if the task was cancelled first.
-  Task<Status> sleep_until(TimePoint deadline);
-  Task<Status> sleep_for(Duration duration);
+  Task<Status> sleep_until(TimePoint deadline) const;
+  Task<Status> sleep_for(Duration duration) const;
 
   // now() + duration, saturating instead of overflowing (a "forever" timeout stays forever).
   TimePoint after(Duration duration) const;
@@ -42,7 +42,7 @@ class Clock {
 class RealClock final : public Clock {
  public:
   TimePoint now() const override { return std::chrono::steady_clock::now(); }
-  Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) override;
+  Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) const override;
   // A process-wide instance.
   static RealClock& instance();
 };
@@ -53,7 +53,7 @@ class RealClock final : public Clock {
 class FakeClock final : public Clock {
  public:
   TimePoint now() const override { return now_; }
-  Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) override;
+  Task<void> wait(boost::asio::steady_timer& timer, TimePoint deadline) const override;
   void advance(Duration duration);
   // Moves to the earliest waiter's deadline and wakes it (and any with the same deadline). False
   // if nobody waits with a deadline. The simulator's way of letting time pass.
@@ -65,7 +65,8 @@ class FakeClock final : public Clock {
  private:
   TimePoint now_{std::chrono::hours(1)};
   // Invariant: every key is > now_ (advance() wakes and removes the others).
-  std::multimap<TimePoint, boost::asio::steady_timer*> sleepers_;
+  // Mutable: waiting does not change the time a clock shows.
+  mutable std::multimap<TimePoint, boost::asio::steady_timer*> sleepers_;
 };
 
 }  // namespace tessera
