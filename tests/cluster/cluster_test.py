@@ -13,8 +13,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 TESS = TESSD = None
 LEASE_TTL_S = 5
@@ -96,6 +99,40 @@ class LocalCluster:
                     child.kill()
                     child.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def http_get(address, path, timeout_s=5):
+    """GET http://address/path; returns (HTTP status, body) or (None, error text)."""
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=timeout_s) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as failure:
+        return failure.code, failure.read().decode()
+    except (OSError, ValueError) as failure:
+        return None, str(failure)
+
+
+class ApiLoad:
+    """Threads that send GET requests to one REST API without pause until stopped."""
+
+    def __init__(self, address, paths, threads=6):
+        self.stopping = threading.Event()
+        self.answered = 0
+        self.threads = [threading.Thread(target=self._run, args=(address, paths[i % len(paths)]))
+                        for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, address, path):
+        while not self.stopping.is_set():
+            status, _ = http_get(address, path, timeout_s=2)
+            if status == 200:
+                self.answered += 1
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def wait_until(condition, timeout_s, what):
@@ -247,6 +284,29 @@ class ClusterTest(unittest.TestCase):
             print(f"changes work again {seconds:.1f} s after the members returned", file=sys.stderr)
             cluster.restart(victim)
             wait_until(lambda: cluster.json("status")["health"] == "ok", 60, "healthy again")
+        finally:
+            cluster.close()
+
+    def test_sigterm_under_api_load(self):
+        # A tessd stopping while its REST API handlers wait on its event loop (issue 9) must not
+        # deadlock: every host, stopped by SIGTERM while API requests pour in, ends promptly.
+        cluster = LocalCluster(23000, hosts=3, data=3, parity=2, create=False)
+        try:
+            for host in cluster.state["hosts"]:
+                load = ApiLoad(host["http"], ["/api/v1/local/drives", "/api/v1/status"])
+                try:
+                    wait_until(lambda: load.answered >= 20, 30, "API answering under load")
+                    os.kill(host["pid"], signal.SIGTERM)
+                    start = time.time()
+                    while alive(host["pid"]) and time.time() - start < 30:
+                        time.sleep(0.05)
+                    stopped = not alive(host["pid"])
+                finally:
+                    load.stop()
+                self.assertTrue(stopped, f"{host['name']} (pid {host['pid']}) still running 30 s "
+                                         "after SIGTERM under API load")
+                print(f"{host['name']} stopped {time.time() - start:.1f} s after SIGTERM under load",
+                      file=sys.stderr)
         finally:
             cluster.close()
 
