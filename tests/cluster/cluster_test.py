@@ -310,6 +310,30 @@ class ClusterTest(unittest.TestCase):
         finally:
             cluster.close()
 
+    def test_drive_add(self):
+        cluster = LocalCluster(24000, hosts=3, data=3, parity=2, create=False)
+        try:
+            # Naming the host whose API receives the request: added there directly.
+            added = os.path.join(cluster.dir, "host1", "drive1")
+            with open(added, "wb") as f:
+                f.truncate(256 << 20)
+            code, out, err = cluster.tess("drive", "add", "host1", added, host_index=1, check=False,
+                                          timeout=60)
+            self.assertEqual(code, 0, err)
+            self.assertIn("added", out)
+            wait_until(lambda: added in [d["path"] for d in cluster.json("drive", "list")["drives"]],
+                       10, "the added drive registered")
+            # A drive another tessd serves: its chunk index is locked by that process.
+            held = os.path.join(cluster.dir, "host0", "drive0")
+            code, _, err = cluster.tess("drive", "add", "host1", held, host_index=2, check=False,
+                                        timeout=60)
+            self.assertEqual(code, 4, err)
+            self.assertIn(f"drive {held}: chunk index {held}.index is in use by another process "
+                          "(its LOCK is held)", err)
+            print(f"adding a held drive: {err.strip()}", file=sys.stderr)
+        finally:
+            cluster.close()
+
 
 if __name__ == "__main__":
     TESS, TESSD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
