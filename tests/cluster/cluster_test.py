@@ -23,9 +23,11 @@ TESS = TESSD = None
 LEASE_TTL_S = 5
 
 
-def run(*args, check=True, timeout=120):
-    """Runs tess with args; returns (exit code, stdout, stderr)."""
-    done = subprocess.run([TESS, *args], capture_output=True, text=True, timeout=timeout)
+def run(*args, check=True, timeout=120, env=None):
+    """Runs tess with args (and `env` added to the environment); returns (exit code, stdout,
+    stderr)."""
+    done = subprocess.run([TESS, *args], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     if check and done.returncode != 0:
         raise AssertionError(f"tess {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.returncode, done.stdout, done.stderr
@@ -333,6 +335,32 @@ class ClusterTest(unittest.TestCase):
             print(f"adding a held drive: {err.strip()}", file=sys.stderr)
         finally:
             cluster.close()
+
+    def test_api_failover(self):
+        # tess reaches the cluster while the host it was pointed at is down (issue 9).
+        cluster = LocalCluster(25000, hosts=3, data=3, parity=2, create=False)
+        caches = tempfile.mkdtemp(prefix="tess-api-cache-")
+        try:
+            host0, host1, host2 = (cluster.api(i) for i in range(3))
+            learning = {"XDG_CACHE_HOME": os.path.join(caches, "learning")}
+            run("status", "--api", host0, "--json", env=learning)  # Learns every host's API.
+            kill9(cluster.state["hosts"][0]["pid"])
+            code, out, err = run("status", "--api", host0, "--json", check=False, env=learning)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(json.loads(out)["hosts"]), 3)
+            for i, env in enumerate([{}, {"TESS_API": f"{host0},{host2}"}]):
+                fresh = {"XDG_CACHE_HOME": os.path.join(caches, f"fresh{i}"), **env}
+                args = ["status"] if env else ["status", "--api", f"{host0},{host1}"]
+                code, _, err = run(*args, check=False, env=fresh)
+                self.assertEqual(code, 0, f"{args} {env}: {err}")
+            nothing = {"XDG_CACHE_HOME": os.path.join(caches, "nothing")}
+            code, _, err = run("status", "--api", f"{host0},127.0.0.1:1", check=False, env=nothing)
+            self.assertEqual(code, 5, err)
+            self.assertIn("tried 2 endpoints", err)
+            print(f"all endpoints down: {err.strip()}", file=sys.stderr)
+        finally:
+            cluster.close()
+            shutil.rmtree(caches, ignore_errors=True)
 
 
 if __name__ == "__main__":
