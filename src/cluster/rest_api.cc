@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -165,6 +166,11 @@ http::Response hot_spare(ControlPlane& control, const http::Request& request) {
 // POST /api/v1/local/drives: this host opens and serves the drive.
 http::Response add_local_drive(const LocalDrives& local_drives, const std::string& path) {
   if (!local_drives.add) return error_response(error(StatusCode::kUnimplemented, "no drive role"));
+  // Handlers run concurrently; additions go one at a time, since each publishes the host's whole
+  // drive list afterwards and two interleaved ones could leave the older list published. Guards
+  // nothing else; held while one drive is opened.
+  static std::mutex adding;
+  std::lock_guard<std::mutex> one_at_a_time(adding);
   auto added = local_drives.add(path);
   if (!added.ok()) return error_response(added.status());
   return json_response(201, json{{"id", added->drive_id()},
