@@ -212,9 +212,11 @@ Result<json> ApiClient::call(const std::string& method, const std::string& path,
         }
         continue;
       }
-      if (response->status == 503) {
-        // Busy, or without a management leader for now: another host may serve it.
-        reasons += fmt::format("\n  {}: {}", address, error_of(*response).message());
+      if (Status failed = error_of(*response);
+          response->status == 503 && failed.code() == StatusCode::kBusy) {
+        // The host shed the request unhandled (overloaded): another host may serve it. Any
+        // other error is the cluster's answer (an etcd without quorum answers the same anywhere).
+        reasons += fmt::format("\n  {}: {}", address, failed.message());
         break;
       }
       if (response->status >= 300) return error_of(*response);

@@ -5,9 +5,9 @@
 //      each host's address and HTTP port, and they are remembered per configured list in a small
 //      cache file ($XDG_CACHE_HOME or ~/.cache, tessera/api-endpoints.json), so that `tess` still
 //      reaches the cluster when the hosts it was pointed at are down.
-// An endpoint that cannot be reached, does not answer in time, or answers 503 (busy, no leader
-// known) makes `tess` try the next; any other answer is final. Redirects to the management leader
-// are followed; errors come back as Status values with the API's code.
+// An endpoint that cannot be reached, does not answer in time, or answers 503 "busy" (it shed the
+// request unhandled) makes `tess` try the next; any other answer is final. Redirects to the
+// management leader are followed; errors come back as Status values with the API's code.
 #pragma once
 
 #include <nlohmann/json.hpp>

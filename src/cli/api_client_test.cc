@@ -44,12 +44,16 @@ TEST(ApiClient, TriesTheNextEndpointWhenOneIsDownOrBusy) {
   EXPECT_EQ((*answer)["from"], "live");
 }
 
-TEST(ApiClient, AnAnswerOtherThan503IsFinal) {
+TEST(ApiClient, AnAnswerOtherThanBusyIsFinal) {
   auto refusing = serve(409, json{{"error", {{"code", "failed_precondition"}, {"message", "no"}}}});
+  auto no_quorum = serve(503, json{{"error", {{"code", "unavailable"}, {"message", "no quorum"}}}});
   auto live = serve(200, json{{"from", "live"}});
-  ApiClient client({address_of(*refusing), address_of(*live)});
-  auto answer = client.call("POST", "/api/v1/cluster", json::object());
+  auto answer = ApiClient({address_of(*refusing), address_of(*live)})
+                    .call("POST", "/api/v1/cluster", json::object());
   EXPECT_EQ(answer.status().code(), StatusCode::kFailedPrecondition);
+  answer = ApiClient({address_of(*no_quorum), address_of(*live)}).call("GET", "/api/v1/status");
+  EXPECT_EQ(answer.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(answer.status().message(), "no quorum");
 }
 
 TEST(ApiClient, TheErrorSaysHowManyEndpointsWereTried) {

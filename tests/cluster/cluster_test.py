@@ -365,4 +365,11 @@ class ClusterTest(unittest.TestCase):
 
 if __name__ == "__main__":
     TESS, TESSD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2)
+    # tess caches the REST endpoints it learns; keep the tests' caches out of $HOME.
+    cache_home = tempfile.mkdtemp(prefix="tess-cluster-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = cache_home
+    try:
+        program = unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2, exit=False)
+    finally:
+        shutil.rmtree(cache_home, ignore_errors=True)
+    sys.exit(0 if program.result.wasSuccessful() else 1)
