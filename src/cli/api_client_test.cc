@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 // A REST API stand-in that answers every request with `status` and `body`.
-std::unique_ptr<http::Server> serve(int status, json body) {
+std::unique_ptr<http::Server> serve(int status, const json& body) {
   auto server =
       std::make_unique<http::Server>("127.0.0.1", 0, [status, body](const http::Request&) {
         return http::Response{status, body.dump(), {}};
