@@ -1,6 +1,11 @@
 #include "cli/api_client.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "http/api_error.h"
@@ -14,6 +19,9 @@ namespace {
 
 constexpr std::chrono::seconds kTimeout{30};
 constexpr int kMaxRedirects = 3;
+// Bounds of the cache file: endpoints per configured list, and configured lists.
+constexpr size_t kMaxLearntEndpoints = 64;
+constexpr size_t kMaxCachedLists = 32;
 
 // "http://host:port/path" -> host:port and path.
 bool split_url(const std::string& url, std::string* address, std::string* path) {
@@ -27,40 +35,171 @@ bool split_url(const std::string& url, std::string* address, std::string* path) 
 
 Status error_of(const http::Response& response) {
   json body = json::parse(response.body, nullptr, false);
-  if (!body.is_discarded() && body.contains("error")) {
-    return Status(http::status_code_from_api_name(body["error"].value("code", "")),
-                  body["error"].value("message", response.body));
+  if (!body.is_discarded() && body.contains("error") && body["error"].is_object()) {
+    const json& failure = body["error"];
+    std::string code = failure.contains("code") && failure["code"].is_string()
+                           ? failure["code"].get<std::string>()
+                           : "";
+    std::string message = failure.contains("message") && failure["message"].is_string()
+                              ? failure["message"].get<std::string>()
+                              : response.body;
+    return Status(http::status_code_from_api_name(code), message);
   }
   return error(StatusCode::kInternal, "HTTP {}: {}", response.status, response.body.substr(0, 200));
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+json read_cache(const std::string& path) {
+  std::ifstream in(path);
+  json cache = in ? json::parse(in, nullptr, false) : json();
+  if (cache.is_discarded() || !cache.is_object() || !cache.contains("lists") ||
+      !cache["lists"].is_object()) {
+    return json{{"lists", json::object()}};
+  }
+  return cache;
+}
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
-ApiClient ApiClient::resolve(const std::string& api_flag) {
-  if (!api_flag.empty()) return ApiClient({api_flag});
-  if (const char* env = std::getenv("TESS_API"); env != nullptr && *env != '\0') {
-    return ApiClient({env});
+std::string ApiClient::default_cache_path() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/tessera/api-endpoints.json";
   }
-  std::ifstream state(std::string(kDefaultLocalDir) + "/state.json");
-  json parsed = state ? json::parse(state, nullptr, false) : json();
-  std::vector<std::string> addresses;
-  if (!parsed.is_discarded() && parsed.contains("hosts")) {
-    for (const json& host : parsed["hosts"]) addresses.push_back(host.value("http", ""));
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.cache/tessera/api-endpoints.json";
+  }
+  return "";
+}
+
+ApiClient ApiClient::resolve(const std::string& api_flag) {
+  std::vector<std::string> addresses = split_list(api_flag);
+  if (addresses.empty()) {
+    if (const char* env = std::getenv("TESS_API"); env != nullptr) addresses = split_list(env);
+  }
+  if (addresses.empty()) {
+    std::ifstream state(std::string(kDefaultLocalDir) + "/state.json");
+    json parsed = state ? json::parse(state, nullptr, false) : json();
+    if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("hosts") &&
+        parsed["hosts"].is_array()) {
+      for (const json& host : parsed["hosts"]) {
+        if (host.is_object() && host.contains("http") && host["http"].is_string()) {
+          addresses.push_back(host["http"].get<std::string>());
+        }
+      }
+    }
   }
   if (addresses.empty()) addresses.emplace_back("127.0.0.1:7500");
-  return ApiClient(std::move(addresses));
+  return ApiClient(std::move(addresses), default_cache_path());
+}
+
+ApiClient::ApiClient(std::vector<std::string> addresses, std::string cache_path)
+    : addresses_(std::move(addresses)), cache_path_(std::move(cache_path)) {
+  cache_key_ = join(addresses_);
+  if (cache_path_.empty()) return;
+  json cache = read_cache(cache_path_);
+  const json& lists = cache["lists"];
+  if (!lists.contains(cache_key_) || !lists[cache_key_].is_object()) return;
+  const json& entry = lists[cache_key_];
+  if (!entry.contains("endpoints") || !entry["endpoints"].is_array()) return;
+  for (const json& endpoint : entry["endpoints"]) {
+    if (endpoint.is_string() && learnt_.size() < kMaxLearntEndpoints) {
+      learnt_.push_back(endpoint.get<std::string>());
+    }
+  }
+}
+
+std::vector<std::string> ApiClient::endpoints() const {
+  std::vector<std::string> out = addresses_;
+  for (const std::string& endpoint : learnt_) {
+    if (std::find(out.begin(), out.end(), endpoint) == out.end()) out.push_back(endpoint);
+  }
+  return out;
+}
+
+void ApiClient::learn(const json& body) const {
+  if (!body.is_object() || !body.contains("hosts") || !body["hosts"].is_array()) return;
+  std::vector<std::string> learnt;
+  for (const json& host : body["hosts"]) {
+    if (!host.is_object() || !host.contains("address") || !host["address"].is_string() ||
+        !host.contains("http_port") || !host["http_port"].is_number_unsigned()) {
+      continue;
+    }
+    std::string name;
+    uint16_t rpc_port = 0;
+    if (!http::split_host_port(host["address"].get<std::string>(), &name, &rpc_port).ok()) continue;
+    uint64_t http_port = host["http_port"].get<uint64_t>();
+    if (http_port == 0 || http_port > 65535) continue;
+    if (learnt.size() < kMaxLearntEndpoints)
+      learnt.push_back(fmt::format("{}:{}", name, http_port));
+  }
+  if (learnt.empty() || learnt == learnt_) return;
+  learnt_ = learnt;
+  if (cache_path_.empty()) return;
+  // A cache: any failure to keep it only means nothing is learnt for next time.
+  json cache = read_cache(cache_path_);
+  json& lists = cache["lists"];
+  lists[cache_key_] = {{"endpoints", learnt_}, {"updated_unix_ms", now_unix_ms()}};
+  while (lists.size() > kMaxCachedLists) {
+    auto oldest = lists.begin();
+    for (auto it = lists.begin(); it != lists.end(); ++it) {
+      if (it.value().value("updated_unix_ms", int64_t{0}) <
+          oldest.value().value("updated_unix_ms", int64_t{0})) {
+        oldest = it;
+      }
+    }
+    lists.erase(oldest);
+  }
+  std::error_code ignored;
+  std::filesystem::create_directories(std::filesystem::path(cache_path_).parent_path(), ignored);
+  std::string temporary = fmt::format("{}.{}.tmp", cache_path_, getpid());
+  {
+    std::ofstream out(temporary);
+    out << cache.dump(2) << "\n";
+    if (!out) return;
+  }
+  std::filesystem::rename(temporary, cache_path_, ignored);
 }
 
 Result<json> ApiClient::call(const std::string& method, const std::string& path,
                              const json& body) const {
   std::string reasons;
-  for (const std::string& first : addresses_) {
+  std::vector<std::string> tried = endpoints();
+  for (const std::string& first : tried) {
     std::string address = first;
     std::string target = path;
     for (int hop = 0; hop <= kMaxRedirects; ++hop) {
       std::string host;
       uint16_t port = 0;
-      TESS_RETURN_IF_ERROR(http::split_host_port(address, &host, &port));
+      if (Status parsed = http::split_host_port(address, &host, &port); !parsed.ok()) {
+        reasons += fmt::format("\n  {}: {}", address, parsed.message());
+        break;
+      }
       http::Request request{method, target, body.is_null() ? "" : body.dump(), {}};
       auto response = http::call(host, port, request, kTimeout);
       if (!response.ok()) {
@@ -73,18 +212,26 @@ Result<json> ApiClient::call(const std::string& method, const std::string& path,
         }
         continue;
       }
+      if (Status failed = error_of(*response);
+          response->status == 503 && failed.code() == StatusCode::kBusy) {
+        // The host shed the request unhandled (overloaded): another host may serve it. Any
+        // other error is the cluster's answer (an etcd without quorum answers the same anywhere).
+        reasons += fmt::format("\n  {}: {}", address, failed.message());
+        break;
+      }
       if (response->status >= 300) return error_of(*response);
       json parsed = json::parse(response->body, nullptr, false);
       if (parsed.is_discarded()) {
         return error(StatusCode::kInternal, "{} sent a body that is not JSON", address);
       }
+      learn(parsed);
       return parsed;
     }
   }
   return error(StatusCode::kUnavailable,
-               "cannot reach the cluster's REST API (is it running? `tess local status` shows a "
-               "local one):{}",
-               reasons);
+               "cannot reach the cluster's REST API: tried {} endpoint{} (is it running? `tess "
+               "local status` shows a local one):{}",
+               tried.size(), tried.size() == 1 ? "" : "s", reasons);
 }
 
 }  // namespace tessera::cli

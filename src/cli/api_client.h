@@ -1,7 +1,13 @@
-// How `tess` reaches the REST API of a cluster: which address (--api, $TESS_API, the local
-// cluster's state file, or 127.0.0.1:7500, in that order; a state file names every host, and the
-// first that answers is used), redirects to the management leader followed, errors turned back
-// into Status values.
+// How `tess` reaches the REST API of a cluster. Endpoints, tried in turn until one answers:
+//   1. the configured ones: --api, else $TESS_API (each a comma-separated HOST:PORT list), else
+//      every host of the local cluster (its state file, `tess local up`), else 127.0.0.1:7500;
+//   2. then the endpoints learnt from the cluster itself: every /status or /hosts answer names
+//      each host's address and HTTP port, and they are remembered per configured list in a small
+//      cache file ($XDG_CACHE_HOME or ~/.cache, tessera/api-endpoints.json), so that `tess` still
+//      reaches the cluster when the hosts it was pointed at are down.
+// An endpoint that cannot be reached, does not answer in time, or answers 503 "busy" (it shed the
+// request unhandled) makes `tess` try the next; any other answer is final. Redirects to the
+// management leader are followed; errors come back as Status values with the API's code.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,17 +22,30 @@ inline constexpr const char* kDefaultLocalDir = "/tmp/tessera-local";
 
 class ApiClient {
  public:
-  // `api_flag` empty: from the environment, the local state file, or the default.
+  // `api_flag` empty: from $TESS_API, the local state file, or the default. Uses the default
+  // cache file.
   static ApiClient resolve(const std::string& api_flag);
-  explicit ApiClient(std::vector<std::string> addresses) : addresses_(std::move(addresses)) {}
+  // `cache_path` empty: nothing is learnt across invocations (still within this client).
+  explicit ApiClient(std::vector<std::string> addresses, std::string cache_path = "");
 
   // The response body of METHOD path (JSON), following redirects. Errors: the API's own (with its
-  // code), or kUnavailable naming every address tried.
+  // code), or kUnavailable saying how many endpoints were tried and why each failed.
   Result<nlohmann::json> call(const std::string& method, const std::string& path,
                               const nlohmann::json& body = nullptr) const;
 
+  // The configured endpoints, then the learnt ones not among them (what call() tries, in order).
+  std::vector<std::string> endpoints() const;
+
+  // Where learnt endpoints are kept by default; empty if neither $XDG_CACHE_HOME nor $HOME is set.
+  static std::string default_cache_path();
+
  private:
+  void learn(const nlohmann::json& body) const;
+
   std::vector<std::string> addresses_;
+  std::string cache_path_;
+  std::string cache_key_;  // The configured list: learnt endpoints belong to it.
+  mutable std::vector<std::string> learnt_;
 };
 
 }  // namespace tessera::cli

@@ -19,8 +19,8 @@ struct Common {
 
 void add_common(CLI::App* command, Common* common) {
   command->add_option("--api", common->api,
-                      "HOST:PORT of any host's REST API (default: $TESS_API, the local cluster, "
-                      "or 127.0.0.1:7500)");
+                      "HOST:PORT[,HOST:PORT...] of hosts' REST API, tried in turn (default: "
+                      "$TESS_API, the local cluster, or 127.0.0.1:7500)");
   command->add_flag("--json", common->json, "print the API's JSON instead of a table");
 }
 

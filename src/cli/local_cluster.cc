@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "cli/api_client.h"
 #include "cli/cluster_commands.h"
@@ -111,6 +112,41 @@ bool alive(pid_t pid) {
          text[close_paren + 2] != 'Z';
 }
 
+// The command line PID runs now, from /proc/PID/cmdline (NUL-separated arguments); empty if
+// there is no such process or it cannot be read.
+std::vector<std::string> command_line_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  std::vector<std::string> argv;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    argv.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return argv;
+}
+
+// Whether `process` (a state.json entry) still runs what tess started: its PID alive with the
+// recorded command line. PIDs are reused, so a PID alone may now name another program, which
+// must not be signalled.
+enum class Liveness { kNotRunning, kOurs, kReused };
+Liveness liveness(const json& process) {
+  pid_t pid = process.value("pid", -1);
+  if (!alive(pid)) return Liveness::kNotRunning;
+  if (!process.contains("argv") || !process["argv"].is_array()) return Liveness::kReused;
+  std::vector<std::string> recorded;
+  for (const json& arg : process["argv"]) {
+    if (!arg.is_string()) return Liveness::kReused;
+    recorded.push_back(arg.get<std::string>());
+  }
+  std::vector<std::string> running = command_line_of(pid);
+  // The process may have ended between the two reads: then it is simply not running.
+  if (running.empty()) return alive(pid) ? Liveness::kReused : Liveness::kNotRunning;
+  return running == recorded ? Liveness::kOurs : Liveness::kReused;
+}
+
 // SIGTERM, up to `patience` for it to end, then SIGKILL.
 void stop(pid_t pid, std::chrono::seconds patience) {
   if (!alive(pid)) return;
@@ -148,7 +184,7 @@ bool any_alive(const json& state) {
   for (const char* group : {"hosts", "etcd"}) {
     if (!state.contains(group)) continue;
     for (const json& process : state[group]) {
-      if (alive(process.value("pid", -1))) return true;
+      if (liveness(process) == Liveness::kOurs) return true;
     }
   }
   return false;
@@ -338,10 +374,22 @@ Status down(const std::string& dir) {
   for (const char* group : {"hosts", "etcd"}) {
     for (const json& process : state[group]) {
       pid_t pid = process.value("pid", -1);
-      bool was_alive = alive(pid);
-      stop(pid, std::chrono::seconds(10));
-      fmt::print("{:<8} {:>8}  {}\n", process["name"].get<std::string>(), pid,
-                 was_alive ? "stopped" : "was not running");
+      std::string name = process.value("name", "?");
+      switch (liveness(process)) {
+        case Liveness::kNotRunning:
+          fmt::print("{:<8} {:>8}  was not running\n", name, pid);
+          break;
+        case Liveness::kReused: {
+          std::vector<std::string> running = command_line_of(pid);
+          fmt::print("{:<8} {:>8}  skipped: the PID now belongs to another program ({})\n", name,
+                     pid, running.empty() ? "?" : running[0]);
+          break;
+        }
+        case Liveness::kOurs:
+          stop(pid, std::chrono::seconds(10));
+          fmt::print("{:<8} {:>8}  stopped\n", name, pid);
+          break;
+      }
     }
   }
   fs::remove(state_path(dir));
@@ -352,7 +400,7 @@ Status down(const std::string& dir) {
 Status local_status(const std::string& dir, bool as_json) {
   TESS_ASSIGN_OR_RETURN(json state, read_state(dir));
   for (const char* group : {"etcd", "hosts"}) {
-    for (json& process : state[group]) process["running"] = alive(process.value("pid", -1));
+    for (json& process : state[group]) process["running"] = liveness(process) == Liveness::kOurs;
   }
   if (as_json) {
     fmt::print("{}\n", state.dump(2));

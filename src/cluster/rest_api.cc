@@ -1,7 +1,10 @@
 #include "cluster/rest_api.h"
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "http/api_error.h"
 
@@ -160,45 +163,60 @@ http::Response hot_spare(ControlPlane& control, const http::Request& request) {
   return json_response(200, json{{"hot_spare", *spare}});
 }
 
-http::Response add_drive(ControlPlane& control, const LocalDrives& local_drives,
-                         const http::Request& request, bool local) {
+// POST /api/v1/local/drives: this host opens and serves the drive.
+http::Response add_local_drive(const LocalDrives& local_drives, const std::string& path) {
+  if (!local_drives.add) return error_response(error(StatusCode::kUnimplemented, "no drive role"));
+  // Handlers run concurrently; additions go one at a time, since each publishes the host's whole
+  // drive list afterwards and two interleaved ones could leave the older list published. Guards
+  // nothing else; held while one drive is opened.
+  static std::mutex adding;
+  std::lock_guard<std::mutex> one_at_a_time(adding);
+  auto added = local_drives.add(path);
+  if (!added.ok()) return error_response(added.status());
+  return json_response(201, json{{"id", added->drive_id()},
+                                 {"path", added->path()},
+                                 {"capacity_bytes", added->capacity_bytes()}});
+}
+
+Result<std::string> path_field(const http::Request& request, json* body_out) {
   auto body = parse_body(request);
-  if (!body.ok()) return error_response(body.status());
+  if (!body.ok()) return body.status();
   if (!body->contains("path") || !(*body)["path"].is_string()) {
-    return error_response(error(StatusCode::kInvalidArgument, "\"path\" is required"));
+    return error(StatusCode::kInvalidArgument, "\"path\" is required");
   }
   std::string path = (*body)["path"].get<std::string>();
-  if (local) {
-    if (!local_drives.add)
-      return error_response(error(StatusCode::kUnimplemented, "no drive role"));
-    auto added = local_drives.add(path);
-    if (!added.ok()) return error_response(added.status());
-    return json_response(201, json{{"id", added->drive_id()},
-                                   {"path", added->path()},
-                                   {"capacity_bytes", added->capacity_bytes()}});
-  }
-  if (!body->contains("host"))
+  *body_out = std::move(*body);
+  return path;
+}
+
+}  // namespace
+
+http::Response add_drive_to_host(const ClusterView& view, uint32_t self,
+                                 const LocalDrives& local_drives, const http::Request& request) {
+  json body;
+  auto path = path_field(request, &body);
+  if (!path.ok()) return error_response(path.status());
+  if (!body.contains("host"))
     return error_response(error(StatusCode::kInvalidArgument, "\"host\" is required"));
-  const json& wanted = (*body)["host"];
-  auto view = control.view();
-  for (const proto::HostRegistration& host : view->registrations) {
+  const json& wanted = body["host"];
+  for (const proto::HostRegistration& host : view.registrations) {
     bool match =
         wanted.is_number_integer()
             ? wanted.get<int64_t>() == host.host_id()
             : wanted.is_string() && (wanted.get<std::string>() == host.name() ||
                                      wanted.get<std::string>() == std::to_string(host.host_id()));
     if (!match) continue;
+    // This host: add it here. Calling our own API would hold one of its workers waiting on another.
+    if (host.host_id() == self) return add_local_drive(local_drives, *path);
     auto forwarded =
         http::call(host.address(), static_cast<uint16_t>(host.http_port()),
-                   http::Request{"POST", "/api/v1/local/drives", json{{"path", path}}.dump(), {}},
+                   http::Request{"POST", "/api/v1/local/drives", json{{"path", *path}}.dump(), {}},
                    std::chrono::seconds(30));
     if (!forwarded.ok()) return error_response(forwarded.status());
     return http::Response{forwarded->status, forwarded->body, {}};
   }
   return error_response(error(StatusCode::kNotFound, "no host {} is up", wanted.dump()));
 }
-
-}  // namespace
 
 json status_json(const ClusterView& view, const DriveUsage& usage) {
   json out;
@@ -284,21 +302,42 @@ json local_drives_json(const LocalDrives& local) {
 
 }  // namespace
 
-DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local) {
-  DriveUsage usage;
+DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local,
+                            std::chrono::milliseconds timeout) {
+  // Every peer is asked at once, with one deadline for all of them: a status answer waits for the
+  // slowest peer up to `timeout`, not for the sum of their timeouts. At most kMaxPeerCalls threads
+  // ask at once (each takes the next peer), so a large cluster does not mean a thread per host.
+  constexpr size_t kMaxPeerCalls = 16;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<const proto::HostRegistration*> peers;
   for (const proto::HostRegistration& host : view.registrations) {
-    json drives;
-    if (host.host_id() == self) {
-      drives = local_drives_json(local);
-    } else {
-      auto reply =
-          http::call(host.address(), static_cast<uint16_t>(host.http_port()),
-                     http::Request{"GET", "/api/v1/local/drives", "", {}}, std::chrono::seconds(1));
+    if (host.host_id() != self) peers.push_back(&host);
+  }
+  std::vector<json> answers(peers.size());  // Slot i: peer i's drives, written by one thread.
+  std::atomic<size_t> next{0};
+  auto ask = [&peers, &answers, &next, deadline] {
+    for (size_t i = next++; i < peers.size(); i = next++) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return;
+      const proto::HostRegistration& host = *peers[i];
+      auto reply = http::call(host.address(), static_cast<uint16_t>(host.http_port()),
+                              http::Request{"GET", "/api/v1/local/drives", "", {}}, left);
       if (!reply.ok() || reply->status != 200) continue;
       json body = json::parse(reply->body, nullptr, false);
       if (body.is_discarded() || !body.contains("drives")) continue;
-      drives = body["drives"];
+      answers[i] = std::move(body["drives"]);
     }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min(kMaxPeerCalls, peers.size()); ++t) threads.emplace_back(ask);
+  json own = local_drives_json(local);  // Meanwhile, this host's own.
+  for (std::thread& thread : threads) thread.join();
+  answers.push_back(std::move(own));
+
+  DriveUsage usage;
+  for (const json& drives : answers) {
+    if (!drives.is_array()) continue;
     for (const json& drive : drives) {
       bool well_formed = drive.is_object() && drive.contains("id") &&
                          drive["id"].is_number_unsigned() && drive.contains("used_bytes") &&
@@ -346,10 +385,14 @@ http::Response handle_api_request(ControlPlane& control, const LocalDrives& loca
     }
     return json_response(200, json{{"epoch", view->map->header.epoch()}, {"buckets", buckets}});
   }
-  if (method == "POST" && path == "/api/v1/local/drives")
-    return add_drive(control, local_drives, request, true);
+  if (method == "POST" && path == "/api/v1/local/drives") {
+    json body;
+    auto drive_path = path_field(request, &body);
+    if (!drive_path.ok()) return error_response(drive_path.status());
+    return add_local_drive(local_drives, *drive_path);
+  }
   if (method == "POST" && path == "/api/v1/drives")
-    return add_drive(control, local_drives, request, false);
+    return add_drive_to_host(*view, control.host_id(), local_drives, request);
   bool change = (method == "POST" && path == "/api/v1/cluster") ||
                 (method == "PUT" && path == "/api/v1/cluster/hot-spare");
   if (!change) {

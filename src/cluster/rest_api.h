@@ -9,11 +9,13 @@
 //   GET  /api/v1/hosts | /api/v1/drives | /api/v1/buckets
 //   POST /api/v1/cluster       {"data": K, "parity": M, "hot_spare": H?, "buckets": B?}
 //   PUT  /api/v1/cluster/hot-spare  {"hot_spare": H}
-//   POST /api/v1/drives        {"host": id or name, "path": P}   (forwarded to that host)
+//   POST /api/v1/drives        {"host": id or name, "path": P}   (forwarded to that host, or
+//                              added here when it names this host)
 //   POST /api/v1/local/drives  {"path": P}                       (this host adds a drive)
 //   GET  /api/v1/local/drives  this host's drives with their current use
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -35,10 +37,18 @@ struct LocalDrives {
 http::Response handle_api_request(ControlPlane& control, const LocalDrives& local,
                                   const http::Request& request);
 
-// Current used bytes by drive id, asked of every up host (`local` answers for this one); a host
-// that does not answer within a second keeps the figure its registration carried.
+// POST /api/v1/drives: adds the drive at body "path" on the host named by body "host" (id or name)
+// among `view`'s registrations: through LocalDrives::add when that host is `self`, else by that
+// host's POST /api/v1/local/drives. 404 if no such host is up.
+http::Response add_drive_to_host(const ClusterView& view, uint32_t self,
+                                 const LocalDrives& local_drives, const http::Request& request);
+
+// Current used bytes by drive id, asked of every registered host at once (`local` answers for
+// `self`): returns within `timeout` overall, and a host that has not answered by then is left out
+// (its drives keep the figure the map carries).
 using DriveUsage = std::map<uint32_t, uint64_t>;
-DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local);
+DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalDrives& local,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(1));
 
 // The status document (also what `tess status --json` prints).
 nlohmann::json status_json(const ClusterView& view, const DriveUsage& usage = {});

@@ -33,7 +33,17 @@ Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path) {
   options.keep_log_file_num = 4;
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::DB* raw = nullptr;
-  TESS_RETURN_IF_ERROR(from_rocksdb(rocksdb::DB::Open(options, path, &raw), "open " + path));
+  rocksdb::Status opened = rocksdb::DB::Open(options, path, &raw);
+  // RocksDB's flock on PATH/LOCK: "While lock file" when another process holds it, "lock hold by
+  // current process" when this one does. An operator error (the drive is served elsewhere), not
+  // an I/O failure: say so and leave the drive alone.
+  if (opened.IsIOError() &&
+      (opened.ToString().find("While lock file") != std::string::npos ||
+       opened.ToString().find("lock hold by current process") != std::string::npos)) {
+    return error(StatusCode::kFailedPrecondition,
+                 "chunk index {} is in use by another process (its LOCK is held)", path);
+  }
+  TESS_RETURN_IF_ERROR(from_rocksdb(opened, "open " + path));
   std::unique_ptr<rocksdb::DB> db(raw);
   std::string value;
   uint64_t durable_seq = 0;

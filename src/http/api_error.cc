@@ -17,6 +17,7 @@ const std::map<StatusCode, std::pair<int, std::string>>& code_table() {
       {StatusCode::kPermissionDenied, {403, "permission_denied"}},
       {StatusCode::kNoSpace, {507, "no_space"}},
       {StatusCode::kUnavailable, {503, "unavailable"}},
+      {StatusCode::kBusy, {503, "busy"}},
       {StatusCode::kDeadlineExceeded, {504, "deadline_exceeded"}},
       {StatusCode::kUnimplemented, {501, "unimplemented"}},
   };

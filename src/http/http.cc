@@ -1,10 +1,16 @@
 #include "http/http.h"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <future>
+#include <optional>
 
 #include "base/log.h"
 
@@ -16,9 +22,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr size_t kMaxBodyBytes = 1 << 20;
 constexpr size_t kMaxResponseBytes = 64 << 20;
-constexpr std::chrono::seconds kConnectionTimeout{10};
 
 beast::http::verb verb_of(const std::string& method) {
   beast::http::verb verb = beast::http::string_to_verb(method);
@@ -109,106 +113,226 @@ Result<Response> call(const std::string& host, uint16_t port, const Request& req
   return response;
 }
 
+namespace {
+
+class Connection;
+
+}  // namespace
+
+// Shared by the Server, its I/O thread, its connections and its workers; lives until the last of
+// them lets go.
 struct Server::State {
+  State(Handler handler_in, ServerOptions options_in)
+      : handler(std::move(handler_in)), options(options_in), pool(options_in.worker_threads) {}
+
+  const Handler handler;
+  const ServerOptions options;
   asio::io_context context{1};
   tcp::acceptor acceptor{context};
-  std::atomic<bool> stopping{false};
+  asio::steady_timer accept_backoff{context};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::thread_pool pool;
+  // Requests given to the pool and not yet answered by the handler (any thread).
+  std::atomic<size_t> in_handler{0};
+  // Open connections being served, and those being refused (any thread: destructors).
+  std::atomic<size_t> connections{0};
+  std::atomic<size_t> refusing{0};
+  // I/O thread only: set by stop(); connections still reading their request, closed by stop().
+  bool stopping = false;
+  uint64_t next_connection_id = 0;
+  std::map<uint64_t, std::weak_ptr<Connection>> reading;
 };
 
-Server::Server(std::string address, uint16_t port, Handler handler)
-    : state_(std::make_unique<State>()),
+namespace {
+
+Response busy_response(std::string_view why) {
+  Response response{
+      503,
+      fmt::format(R"({{"error":{{"code":"busy","message":"the REST API is busy: {}"}}}})", why),
+      {}};
+  response.headers["Retry-After"] = "1";
+  return response;
+}
+
+Response run_handler(const Server::Handler& handler, const Request& request) {
+  try {
+    return handler(request);
+  } catch (const std::exception& failure) {
+    // A handler bug or a peer's malformed JSON must not take the server down.
+    TESS_LOG_ERROR("HTTP {} {}: {}", request.method, request.target, failure.what());
+    return Response{500, R"({"error":{"code":"internal","message":"internal error"}})", {}};
+  }
+}
+
+// One connection, one request. Lives on the I/O thread (a worker only runs the handler on a copy
+// of the request and posts the answer back).
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // `refuse`: the server is over its connection bound; read the request (briefly) and answer
+  // 503, so that the client sees the answer instead of a reset.
+  Connection(std::shared_ptr<Server::State> state, tcp::socket socket, bool refuse)
+      : state_(std::move(state)), stream_(std::move(socket)), refuse_(refuse) {
+    ++(refuse_ ? state_->refusing : state_->connections);
+  }
+  ~Connection() { --(refuse_ ? state_->refusing : state_->connections); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start() {
+    id_ = state_->next_connection_id++;
+    state_->reading[id_] = weak_from_this();
+    parser_.body_limit(state_->options.max_request_bytes);
+    uint32_t read_timeout_ms = state_->options.read_timeout_ms;
+    // A refused client gets a second at most: refusing must stay cheap.
+    if (refuse_) read_timeout_ms = std::min<uint32_t>(read_timeout_ms, 1000);
+    stream_.expires_after(std::chrono::milliseconds(read_timeout_ms));
+    beast::http::async_read(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code read, size_t) { self->on_read(read); });
+  }
+
+  // Ends a connection that is still waiting for its request (stop()).
+  void abandon() { stream_.close(); }
+
+  void respond(Response response) {
+    reply_ = beast::http::response<beast::http::string_body>(
+        static_cast<beast::http::status>(response.status), 11);
+    reply_.set(beast::http::field::content_type, "application/json");
+    for (const auto& [name, value] : response.headers) reply_.set(name, value);
+    reply_.body() = std::move(response.body);
+    reply_.keep_alive(false);
+    reply_.prepare_payload();
+    stream_.expires_after(std::chrono::milliseconds(state_->options.write_timeout_ms));
+    beast::http::async_write(stream_, reply_,
+                             [self = shared_from_this()](beast::error_code, size_t) {
+                               beast::error_code ignored;
+                               self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                             });
+  }
+
+ private:
+  void on_read(beast::error_code read) {
+    state_->reading.erase(id_);
+    if (read == beast::http::error::body_limit) {
+      respond(Response{413, R"({"error":{"code":"too_large","message":"request too large"}})", {}});
+      return;
+    }
+    if (read) return;  // Closed, idle past the deadline, or malformed: no answer.
+    if (refuse_) {
+      respond(busy_response("too many connections"));
+      return;
+    }
+    if (state_->stopping) {
+      respond(busy_response("the server is stopping"));
+      return;
+    }
+    const ServerOptions& options = state_->options;
+    if (state_->in_handler.load() >= options.worker_threads + options.max_queued_requests) {
+      respond(busy_response("too many requests in progress"));
+      return;
+    }
+    ++state_->in_handler;
+    const auto& message = parser_.get();
+    Request request{
+        std::string(message.method_string()), std::string(message.target()), message.body(), {}};
+    for (const auto& field : message) {
+      request.headers[std::string(field.name_string())] = std::string(field.value());
+    }
+    asio::post(state_->pool, [self = shared_from_this(), request = std::move(request)] {
+      Response response = run_handler(self->state_->handler, request);
+      --self->state_->in_handler;
+      asio::post(self->state_->context, [self, response = std::move(response)]() mutable {
+        self->respond(std::move(response));
+      });
+    });
+  }
+
+  std::shared_ptr<Server::State> state_;
+  beast::tcp_stream stream_;
+  bool refuse_;
+  uint64_t id_ = 0;
+  beast::flat_buffer buffer_;
+  beast::http::request_parser<beast::http::string_body> parser_;
+  beast::http::response<beast::http::string_body> reply_;
+};
+
+void accept_next(std::shared_ptr<Server::State> state) {
+  Server::State& s = *state;
+  s.acceptor.async_accept(
+      [state = std::move(state)](beast::error_code accepted, tcp::socket socket) mutable {
+        if (state->stopping) return;
+        if (accepted) {
+          // Out of descriptors or memory: wait a little rather than spin on the failure.
+          TESS_LOG_WARN("HTTP accept failed: {}", accepted.message());
+          state->accept_backoff.expires_after(std::chrono::milliseconds(100));
+          state->accept_backoff.async_wait([state](beast::error_code) mutable {
+            if (!state->stopping) accept_next(std::move(state));
+          });
+          return;
+        }
+        const size_t max_connections = state->options.max_connections;
+        if (state->connections.load() < max_connections) {
+          std::make_shared<Connection>(state, std::move(socket), false)->start();
+        } else if (state->refusing.load() < max_connections) {
+          std::make_shared<Connection>(state, std::move(socket), true)->start();
+        }  // Else far over the bound: the socket closes here, unanswered.
+        accept_next(std::move(state));
+      });
+}
+
+}  // namespace
+
+Server::Server(std::string address, uint16_t port, Handler handler, ServerOptions options)
+    : state_(std::make_shared<State>(std::move(handler), options)),
       address_(std::move(address)),
-      port_(port),
-      handler_(std::move(handler)) {}
+      port_(port) {
+  TESS_ASSERT(options.max_connections > 0 && options.worker_threads > 0,
+              "an HTTP server needs a connection and a worker");
+}
 
 Server::~Server() { stop(); }
 
 Status Server::start() {
+  TESS_ASSERT(!io_thread_.joinable(), "HTTP server started twice");
   beast::error_code ec;
   tcp::endpoint endpoint(asio::ip::make_address(address_, ec), port_);
   if (ec) return error(StatusCode::kInvalidArgument, "HTTP address {}: {}", address_, ec.message());
-  state_->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) state_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) state_->acceptor.bind(endpoint, ec);
-  if (!ec) state_->acceptor.listen(64, ec);
+  tcp::acceptor& acceptor = state_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return error(StatusCode::kUnavailable, "cannot serve HTTP on {}:{}: {}", address_, port_,
                  ec.message());
   }
-  port_ = state_->acceptor.local_endpoint().port();
-  thread_ = std::thread([this] {
-    while (!state_->stopping) {
-      beast::error_code accepted;
-      tcp::socket socket = state_->acceptor.accept(accepted);
-      if (accepted) {
-        if (state_->stopping) break;
-        continue;
-      }
-      // One request per connection, read and answered within kConnectionTimeout (a client that
-      // stalls cannot hold the server).
-      beast::tcp_stream stream(std::move(socket));
-      stream.expires_after(kConnectionTimeout);
-      beast::flat_buffer buffer;
-      beast::http::request_parser<beast::http::string_body> parser;
-      parser.body_limit(kMaxBodyBytes);
-      beast::error_code read;
-      beast::http::async_read(stream, buffer, parser,
-                              [&read](beast::error_code failed, size_t) { read = failed; });
-      state_->context.restart();
-      state_->context.run();
-      Response response;
-      if (read == beast::http::error::body_limit) {
-        response = Response{413, R"({"error":{"code":"too_large","message":"request too large"}})"};
-      } else if (read) {
-        continue;
-      } else {
-        const auto& message = parser.get();
-        Request request{std::string(message.method_string()),
-                        std::string(message.target()),
-                        message.body(),
-                        {}};
-        for (const auto& field : message) {
-          request.headers[std::string(field.name_string())] = std::string(field.value());
-        }
-        try {
-          response = handler_(request);
-        } catch (const std::exception& failure) {
-          // A handler bug or a peer's malformed JSON must not take the server down.
-          TESS_LOG_ERROR("HTTP {} {}: {}", request.method, request.target, failure.what());
-          response = Response{500, R"({"error":{"code":"internal","message":"internal error"}})"};
-        }
-      }
-      beast::http::response<beast::http::string_body> reply(
-          static_cast<beast::http::status>(response.status), 11);
-      reply.set(beast::http::field::content_type, "application/json");
-      for (const auto& [name, value] : response.headers) reply.set(name, value);
-      reply.body() = std::move(response.body);
-      reply.keep_alive(false);
-      reply.prepare_payload();
-      stream.expires_after(kConnectionTimeout);
-      beast::http::async_write(stream, reply, [](beast::error_code, size_t) {});
-      state_->context.restart();
-      state_->context.run();
-      beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    }
-  });
+  port_ = acceptor.local_endpoint().port();
+  state_->work.emplace(state_->context.get_executor());
+  accept_next(state_);
+  io_thread_ = std::thread([state = state_] { state->context.run(); });
   return Status();
 }
 
 void Server::stop() {
-  if (!thread_.joinable()) return;
-  state_->stopping = true;
-  // Wake the blocking accept with a connection of our own.
-  beast::error_code ignored;
-  asio::io_context context;
-  tcp::socket poke(context);
-  poke.connect(
-      tcp::endpoint(asio::ip::make_address(address_ == "0.0.0.0" ? "127.0.0.1" : address_), port_),
-      ignored);
-  poke.close(ignored);  // Its request is empty: the server's read ends at once.
-  thread_.join();
-  state_->acceptor.close(ignored);
+  if (!io_thread_.joinable()) return;
+  // 1. On the I/O thread: no more connections or requests; idle connections end now.
+  std::promise<void> stopped;
+  asio::post(state_->context, [state = state_, &stopped] {
+    state->stopping = true;
+    beast::error_code ignored;
+    state->acceptor.close(ignored);
+    state->accept_backoff.cancel();
+    for (auto& [id, weak] : state->reading) {
+      if (auto connection = weak.lock()) connection->abandon();
+    }
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+  // 2. The handlers running now return (nothing new reaches the pool: `stopping` is set).
+  state_->pool.join();
+  // 3. Their answers are written (each within write_timeout_ms); then the I/O thread ends.
+  asio::post(state_->context, [state = state_] { state->work.reset(); });
+  io_thread_.join();
 }
 
 }  // namespace tessera::http

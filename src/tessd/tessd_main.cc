@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "rpc/server.h"
 #include "runtime/blocking_bridge.h"
+#include "runtime/offload.h"
 #include "tessd/drive_host.h"
 
 namespace tessera {
@@ -164,8 +165,16 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
     auto [ec, signal] = co_await signals->async_wait(use_task);
     TESS_LOG_INFO("tessd: signal {}, shutting down", signal);
   }
-  if (member->api) member->api->stop();
-  if (member->control) member->control->stop();
+  if (member->api || member->control) {
+    // Off the loop: the API's handlers wait on this loop (BlockingBridge), so joining them here
+    // would wait on ourselves (issue 9). The loop keeps running what they wait for meanwhile.
+    boost::asio::thread_pool stopper(1);
+    (void)co_await offload(stopper, [member] {
+      if (member->api) member->api->stop();
+      if (member->control) member->control->stop();
+      return true;
+    });
+  }
   co_await server.shutdown(Deadline::after(std::chrono::seconds(5), RealClock::instance()));
   co_await drives->close();
   co_return started;

@@ -13,16 +13,21 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 TESS = TESSD = None
 LEASE_TTL_S = 5
 
 
-def run(*args, check=True, timeout=120):
-    """Runs tess with args; returns (exit code, stdout, stderr)."""
-    done = subprocess.run([TESS, *args], capture_output=True, text=True, timeout=timeout)
+def run(*args, check=True, timeout=120, env=None):
+    """Runs tess with args (and `env` added to the environment); returns (exit code, stdout,
+    stderr)."""
+    done = subprocess.run([TESS, *args], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
     if check and done.returncode != 0:
         raise AssertionError(f"tess {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.returncode, done.stdout, done.stderr
@@ -96,6 +101,40 @@ class LocalCluster:
                     child.kill()
                     child.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def http_get(address, path, timeout_s=5):
+    """GET http://address/path; returns (HTTP status, body) or (None, error text)."""
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=timeout_s) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as failure:
+        return failure.code, failure.read().decode()
+    except (OSError, ValueError) as failure:
+        return None, str(failure)
+
+
+class ApiLoad:
+    """Threads that send GET requests to one REST API without pause until stopped."""
+
+    def __init__(self, address, paths, threads=6):
+        self.stopping = threading.Event()
+        self.answered = 0
+        self.threads = [threading.Thread(target=self._run, args=(address, paths[i % len(paths)]))
+                        for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, address, path):
+        while not self.stopping.is_set():
+            status, _ = http_get(address, path, timeout_s=2)
+            if status == 200:
+                self.answered += 1
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
 
 
 def wait_until(condition, timeout_s, what):
@@ -250,7 +289,87 @@ class ClusterTest(unittest.TestCase):
         finally:
             cluster.close()
 
+    def test_sigterm_under_api_load(self):
+        # A tessd stopping while its REST API handlers wait on its event loop (issue 9) must not
+        # deadlock: every host, stopped by SIGTERM while API requests pour in, ends promptly.
+        cluster = LocalCluster(23000, hosts=3, data=3, parity=2, create=False)
+        try:
+            for host in cluster.state["hosts"]:
+                load = ApiLoad(host["http"], ["/api/v1/local/drives", "/api/v1/status"])
+                try:
+                    wait_until(lambda: load.answered >= 20, 30, "API answering under load")
+                    os.kill(host["pid"], signal.SIGTERM)
+                    start = time.time()
+                    while alive(host["pid"]) and time.time() - start < 30:
+                        time.sleep(0.05)
+                    stopped = not alive(host["pid"])
+                finally:
+                    load.stop()
+                self.assertTrue(stopped, f"{host['name']} (pid {host['pid']}) still running 30 s "
+                                         "after SIGTERM under API load")
+                print(f"{host['name']} stopped {time.time() - start:.1f} s after SIGTERM under load",
+                      file=sys.stderr)
+        finally:
+            cluster.close()
+
+    def test_drive_add(self):
+        cluster = LocalCluster(24000, hosts=3, data=3, parity=2, create=False)
+        try:
+            # Naming the host whose API receives the request: added there directly.
+            added = os.path.join(cluster.dir, "host1", "drive1")
+            with open(added, "wb") as f:
+                f.truncate(256 << 20)
+            code, out, err = cluster.tess("drive", "add", "host1", added, host_index=1, check=False,
+                                          timeout=60)
+            self.assertEqual(code, 0, err)
+            self.assertIn("added", out)
+            wait_until(lambda: added in [d["path"] for d in cluster.json("drive", "list")["drives"]],
+                       10, "the added drive registered")
+            # A drive another tessd serves: its chunk index is locked by that process.
+            held = os.path.join(cluster.dir, "host0", "drive0")
+            code, _, err = cluster.tess("drive", "add", "host1", held, host_index=2, check=False,
+                                        timeout=60)
+            self.assertEqual(code, 4, err)
+            self.assertIn(f"drive {held}: chunk index {held}.index is in use by another process "
+                          "(its LOCK is held)", err)
+            print(f"adding a held drive: {err.strip()}", file=sys.stderr)
+        finally:
+            cluster.close()
+
+    def test_api_failover(self):
+        # tess reaches the cluster while the host it was pointed at is down (issue 9).
+        cluster = LocalCluster(25000, hosts=3, data=3, parity=2, create=False)
+        caches = tempfile.mkdtemp(prefix="tess-api-cache-")
+        try:
+            host0, host1, host2 = (cluster.api(i) for i in range(3))
+            learning = {"XDG_CACHE_HOME": os.path.join(caches, "learning")}
+            run("status", "--api", host0, "--json", env=learning)  # Learns every host's API.
+            kill9(cluster.state["hosts"][0]["pid"])
+            code, out, err = run("status", "--api", host0, "--json", check=False, env=learning)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(len(json.loads(out)["hosts"]), 3)
+            for i, env in enumerate([{}, {"TESS_API": f"{host0},{host2}"}]):
+                fresh = {"XDG_CACHE_HOME": os.path.join(caches, f"fresh{i}"), **env}
+                args = ["status"] if env else ["status", "--api", f"{host0},{host1}"]
+                code, _, err = run(*args, check=False, env=fresh)
+                self.assertEqual(code, 0, f"{args} {env}: {err}")
+            nothing = {"XDG_CACHE_HOME": os.path.join(caches, "nothing")}
+            code, _, err = run("status", "--api", f"{host0},127.0.0.1:1", check=False, env=nothing)
+            self.assertEqual(code, 5, err)
+            self.assertIn("tried 2 endpoints", err)
+            print(f"all endpoints down: {err.strip()}", file=sys.stderr)
+        finally:
+            cluster.close()
+            shutil.rmtree(caches, ignore_errors=True)
+
 
 if __name__ == "__main__":
     TESS, TESSD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2)
+    # tess caches the REST endpoints it learns; keep the tests' caches out of $HOME.
+    cache_home = tempfile.mkdtemp(prefix="tess-cluster-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = cache_home
+    try:
+        program = unittest.main(argv=[sys.argv[0], *sys.argv[3:]], verbosity=2, exit=False)
+    finally:
+        shutil.rmtree(cache_home, ignore_errors=True)
+    sys.exit(0 if program.result.wasSuccessful() else 1)
