@@ -37,7 +37,9 @@ class DriveClient {
   rpc::RpcClient& rpc() { return rpc_; }
 
  private:
-  rpc::CallOptions options(bool idempotent) const { return {timeout_, idempotent, MapEpoch()}; }
+  rpc::CallOptions options(bool idempotent) const {
+    return {.timeout = timeout_, .idempotent = idempotent};
+  }
 
   rpc::RpcClient rpc_;
   std::chrono::milliseconds timeout_;
