@@ -21,6 +21,7 @@
 
 #include "cluster/control_plane.h"
 #include "http/http.h"
+#include "runtime/blocking_bridge.h"
 
 namespace tessera {
 
@@ -32,8 +33,10 @@ struct LocalDrives {
   std::function<std::vector<proto::DriveInfo>()> list;
 };
 
-http::Response handle_api_request(ControlPlane& control, const LocalDrives& local,
-                                  const http::Request& request);
+// Runs on the API thread. Changes run on the control plane's executor through `control_loop`, a
+// bridge into the loop that runs `control`.
+http::Response handle_api_request(ControlPlane& control, BlockingBridge& control_loop,
+                                  const LocalDrives& local, const http::Request& request);
 
 // Current used bytes by drive id, asked of every up host (`local` answers for this one); a host
 // that does not answer within a second keeps the figure its registration carried.
