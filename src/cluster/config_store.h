@@ -13,7 +13,7 @@
 //                      may have been applied (base/status.h defines the code this way; the
 //                      message starts "outcome unknown"). The caller finds out by reading
 //                      (outcome_unknown() below). For a read: no answer in time.
-//   kNotFound          keep_alive / revoke of a lease that has ended.
+//   kNotFound          keep_alive / revoke of a lease that has ended, or a put attached to one.
 //   kOutOfRange        a read at a revision that is compacted or in the future.
 //   kInvalidArgument   the store refused the request as malformed.
 // Implementations say which executor they live on.
