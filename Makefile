@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 SOURCES = $(shell git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc')
 
-.PHONY: help deps build release test demo bench fuzz fuzz-build fuzz-smoke format lint clean
+.PHONY: help deps build release test demo bench fuzz fuzz-build fuzz-smoke format lint banned-calls clean
 
 help:
 	@echo "make demo    install what is missing, build, start a local cluster and show it"
@@ -55,7 +55,13 @@ fuzz-smoke fuzz: fuzz-build
 format:
 	@clang-format -i $(SOURCES)
 
-lint: build
+# Calls our code must not make. std::sto* throw on malformed input (one bad value in etcd once
+# terminated every tessd): parse with std::from_chars into a Result (cluster/parse.h).
+banned-calls:
+	@if git grep -nE 'std::sto[a-z]+\(' -- src bench tests; then \
+	    echo "lint: std::sto* throws on malformed input; use std::from_chars"; exit 1; fi
+
+lint: build banned-calls
 	@clang-format --dry-run --Werror $(SOURCES)
 	@scripts/run-clang-tidy build/debug $(filter %.cc,$(SOURCES))
 

@@ -4,6 +4,10 @@
 #include <map>
 #include <set>
 
+#include "base/fault_points.h"
+#include "base/log.h"
+#include "cluster/parse.h"
+
 namespace tessera {
 
 namespace {
@@ -38,15 +42,66 @@ uint32_t next_power_of_two(uint64_t value) {
 
 }  // namespace
 
-Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const ClusterKeys& keys) {
-  TESS_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> values, etcd.get_prefix(keys.map()));
-  const EtcdKeyValue* header_value = nullptr;
-  std::map<uint32_t, const EtcdKeyValue*> shards;
-  for (const EtcdKeyValue& kv : values) {
+namespace {
+
+// Header fields a reader divides by or sizes memory with: checked before use.
+Status check_header(const proto::ClusterMapHeader& header) {
+  if (header.format_version() == 0 || header.format_version() > kMapFormatVersion) {
+    return error(StatusCode::kCorruption,
+                 "cluster map format version {} is not one this tessd reads (1 to {})",
+                 header.format_version(), kMapFormatVersion);
+  }
+  if (header.bucket_shard_size() == 0) {
+    return error(StatusCode::kCorruption, "cluster map epoch {} has a bucket shard size of 0",
+                 header.epoch());
+  }
+  if (header.bucket_count() > kMaxBucketCount) {
+    return error(StatusCode::kCorruption, "cluster map epoch {} has {} buckets, more than {}",
+                 header.epoch(), header.bucket_count(), kMaxBucketCount);
+  }
+  return Status();
+}
+
+Status decode_shards(const std::map<uint32_t, const KeyValue*>& shards, ClusterMap& map) {
+  const proto::ClusterMapHeader& header = map.header;
+  uint32_t shard_count =
+      (header.bucket_count() + header.bucket_shard_size() - 1) / header.bucket_shard_size();
+  map.buckets.reserve(header.bucket_count());
+  for (uint32_t shard = 0; shard < shard_count; ++shard) {
+    auto found = shards.find(shard);
+    proto::BucketShard message;
+    if (found == shards.end() || !message.ParseFromString(found->second->value) ||
+        message.first_bucket() != map.buckets.size() || message.epoch() > header.epoch()) {
+      return error(StatusCode::kCorruption,
+                   "bucket shard {} of map epoch {} is missing or malformed", shard,
+                   header.epoch());
+    }
+    for (const proto::BucketEntry& entry : message.buckets()) {
+      map.buckets.push_back(from_entry(entry));
+    }
+  }
+  if (map.buckets.size() != header.bucket_count()) {
+    return error(StatusCode::kCorruption, "map epoch {} holds {} of {} buckets", header.epoch(),
+                 map.buckets.size(), header.bucket_count());
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<std::optional<ClusterMap>> decode_map(const std::vector<KeyValue>& values,
+                                             const ClusterKeys& keys) {
+  const KeyValue* header_value = nullptr;
+  std::map<uint32_t, const KeyValue*> shards;
+  std::string shard_prefix = keys.map() + "buckets/";
+  for (const KeyValue& kv : values) {
     if (kv.key == keys.map_header()) {
       header_value = &kv;
-    } else if (kv.key.starts_with(keys.map() + "buckets/")) {
-      shards[static_cast<uint32_t>(std::stoul(kv.key.substr(keys.map().size() + 8)))] = &kv;
+    } else if (kv.key.starts_with(shard_prefix)) {
+      TESS_ASSIGN_OR_RETURN(
+          uint32_t shard,
+          parse_u32(std::string_view(kv.key).substr(shard_prefix.size()), "bucket shard key"));
+      shards[shard] = &kv;
     }
   }
   if (header_value == nullptr) return std::optional<ClusterMap>();
@@ -54,69 +109,91 @@ Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const Cluster
   if (!map.header.ParseFromString(header_value->value)) {
     return error(StatusCode::kCorruption, "cluster map header in etcd is malformed");
   }
+  TESS_RETURN_IF_ERROR(check_header(map.header));
   map.header_mod_revision = header_value->mod_revision;
-  map.buckets.reserve(map.header.bucket_count());
-  uint32_t shard_count = (map.header.bucket_count() + map.header.bucket_shard_size() - 1) /
-                         map.header.bucket_shard_size();
-  for (uint32_t shard = 0; shard < shard_count; ++shard) {
-    auto found = shards.find(shard);
-    proto::BucketShard message;
-    if (found == shards.end() || !message.ParseFromString(found->second->value) ||
-        message.first_bucket() != map.buckets.size() || message.epoch() > map.header.epoch()) {
-      return error(StatusCode::kCorruption,
-                   "bucket shard {} of map epoch {} is missing or malformed", shard,
-                   map.header.epoch());
-    }
-    for (const proto::BucketEntry& entry : message.buckets())
-      map.buckets.push_back(from_entry(entry));
-  }
-  if (map.buckets.size() != map.header.bucket_count()) {
-    return error(StatusCode::kCorruption, "map epoch {} holds {} of {} buckets", map.header.epoch(),
-                 map.buckets.size(), map.header.bucket_count());
-  }
+  TESS_RETURN_IF_ERROR(decode_shards(shards, map));
   return std::optional<ClusterMap>(std::move(map));
 }
 
-Result<bool> store_map(const EtcdClient& etcd, const ClusterKeys& keys, const ClusterMap& next,
-                       const ClusterMap* previous) {
-  std::vector<EtcdCompare> compares;
+Task<Result<std::optional<ClusterMap>>> load_map(ConfigStore* store, ClusterKeys keys,
+                                                 Deadline deadline) {
+  TESS_CO_ASSIGN_OR_RETURN(RangeResult read, co_await store->get_prefix(keys.map(), deadline));
+  co_return decode_map(read.kvs, keys);
+}
+
+MapWrite prepare_map_write(const ClusterKeys& keys, const ClusterMap& next,
+                           const ClusterMap* previous, int64_t election_revision) {
+  TESS_ASSERT(election_revision > 0, "a map is written by the management leader of a term");
+  TESS_ASSERT(next.header.bucket_shard_size() > 0, "a map without a shard size");
+  MapWrite write;
+  write.header_key = keys.map_header();
+  write.header_value = next.header.SerializeAsString();
+  using Target = Compare::Target;
+  write.compares.push_back(Compare{
+      keys.election(), Target::kCreateRevision, Compare::Result::kEqual, election_revision, {}});
   if (previous == nullptr) {
-    compares.push_back(EtcdCompare{keys.map_header(), "CREATE", "EQUAL", 0, {}});
+    write.compares.push_back(
+        Compare{keys.map_header(), Target::kCreateRevision, Compare::Result::kEqual, 0, {}});
   } else {
-    compares.push_back(
-        EtcdCompare{keys.map_header(), "MOD", "EQUAL", previous->header_mod_revision, {}});
+    write.compares.push_back(Compare{keys.map_header(),
+                                     Target::kModRevision,
+                                     Compare::Result::kEqual,
+                                     previous->header_mod_revision,
+                                     {}});
   }
-  std::vector<EtcdOp> ops;
-  ops.push_back(EtcdOp{EtcdOp::Kind::kPut, keys.map_header(), next.header.SerializeAsString(), 0});
+  write.ops.push_back(WriteOp{WriteOp::Kind::kPut, keys.map_header(), write.header_value, {}});
   uint32_t shard_size = next.header.bucket_shard_size();
   for (uint32_t first = 0; first < next.buckets.size(); first += shard_size) {
     uint32_t end =
         std::min<uint32_t>(first + shard_size, static_cast<uint32_t>(next.buckets.size()));
-    bool changed =
-        previous == nullptr || !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
-                                           previous->buckets.begin() + first);
+    bool changed = previous == nullptr || previous->buckets.size() != next.buckets.size() ||
+                   !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
+                               previous->buckets.begin() + first);
     if (!changed) continue;
     proto::BucketShard shard;
     shard.set_epoch(next.header.epoch());
     shard.set_first_bucket(first);
     for (uint32_t b = first; b < end; ++b) *shard.add_buckets() = to_entry(next.buckets[b]);
-    ops.push_back(EtcdOp{EtcdOp::Kind::kPut, keys.bucket_shard(first / shard_size),
-                         shard.SerializeAsString(), 0});
+    write.ops.push_back(WriteOp{
+        WriteOp::Kind::kPut, keys.bucket_shard(first / shard_size), shard.SerializeAsString(), {}});
   }
-  return etcd.txn(compares, ops);
+  return write;
 }
 
-Result<std::vector<proto::HostRegistration>> load_registrations(const EtcdClient& etcd,
-                                                                const ClusterKeys& keys) {
-  TESS_ASSIGN_OR_RETURN(std::vector<EtcdKeyValue> values, etcd.get_prefix(keys.hosts()));
+Task<Result<bool>> store_map(ConfigStore* store, MapWrite write, Deadline deadline) {
+  Result<TxnResult> done = co_await store->txn(write.compares, write.ops, deadline);
+  if (done.ok()) co_return done->succeeded;
+  if (!outcome_unknown(done.status())) co_return done.status();
+  // The answer was lost: the header tells whether this very write landed.
+  Result<std::optional<KeyValue>> header = co_await store->get(write.header_key, deadline);
+  if (!header.ok()) co_return done.status();
+  bool landed = header->has_value() && (*header)->value == write.header_value;
+  TESS_COVER("cluster.ambiguous_map_write_verified");
+  TESS_LOG_WARN("a map write's answer was lost; reading back: it {}",
+                landed ? "landed" : "did not land");
+  co_return landed;
+}
+
+std::vector<proto::HostRegistration> decode_registrations(const std::vector<KeyValue>& values) {
   std::vector<proto::HostRegistration> out;
-  for (const EtcdKeyValue& kv : values) {
+  for (const KeyValue& kv : values) {
     proto::HostRegistration registration;
-    if (registration.ParseFromString(kv.value)) out.push_back(std::move(registration));
+    if (registration.ParseFromString(kv.value)) {
+      out.push_back(std::move(registration));
+    } else {
+      TESS_LOG_WARN("skipping a malformed host registration at {}", kv.key);
+    }
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.host_id() < b.host_id(); });
   return out;
+}
+
+Task<Result<std::vector<proto::HostRegistration>>> load_registrations(ConfigStore* store,
+                                                                      ClusterKeys keys,
+                                                                      Deadline deadline) {
+  TESS_CO_ASSIGN_OR_RETURN(RangeResult read, co_await store->get_prefix(keys.hosts(), deadline));
+  co_return decode_registrations(read.kvs);
 }
 
 uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& registrations) {
@@ -180,6 +257,23 @@ Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure
 
 namespace {
 
+// A new incarnation in a live registration: a restart when the map knew an earlier one (a v1
+// entry, incarnation 0, just takes it). True if the entry changed.
+bool note_incarnation(proto::HostEntry& host, const proto::HostRegistration& registration,
+                      uint64_t next_epoch) {
+  uint64_t seen = registration.incarnation();
+  if (seen == 0 || seen == host.incarnation()) return false;
+  if (host.incarnation() != 0) {
+    host.set_restarts(host.restarts() + 1);
+    host.set_changed_epoch(next_epoch);
+    TESS_COVER("cluster.host_restart_seen");
+    TESS_LOG_WARN("host {} ({}) restarted: incarnation {:x} -> {:x} (map epoch {})", host.host_id(),
+                  host.name(), host.incarnation(), seen, next_epoch);
+  }
+  host.set_incarnation(seen);
+  return true;
+}
+
 // Hosts and drives from the registrations, keeping hosts that are gone (down) in the map.
 bool update_hosts(proto::ClusterMapHeader& header,
                   const std::vector<proto::HostRegistration>& registrations, uint64_t next_epoch) {
@@ -193,6 +287,7 @@ bool update_hosts(proto::ClusterMapHeader& header,
     bool up = found != live.end();
     if (up) {
       const proto::HostRegistration& registration = *found->second;
+      changed = note_incarnation(host, registration, next_epoch) || changed;
       if (host.address() != registration.address() || host.rpc_port() != registration.rpc_port() ||
           host.http_port() != registration.http_port()) {
         host.set_address(registration.address());
@@ -218,6 +313,7 @@ bool update_hosts(proto::ClusterMapHeader& header,
     host->set_failure_domain(registration.failure_domain());
     host->set_up(true);
     host->set_changed_epoch(next_epoch);
+    host->set_incarnation(registration.incarnation());
     changed = true;
   }
   // Drives: every drive a live host reports is active; drives of gone hosts stay, inactive.

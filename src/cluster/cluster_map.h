@@ -8,8 +8,10 @@
 
 #include "base/status.h"
 #include "cluster/bucket_assignment.h"
-#include "cluster/etcd_client.h"
+#include "cluster/config_store.h"
 #include "proto/cluster.pb.h"
+#include "runtime/deadline.h"
+#include "runtime/task.h"
 
 namespace tessera {
 
@@ -35,6 +37,8 @@ struct ClusterKeys {
 // transaction and 1.5 MiB per request.
 inline constexpr uint32_t kBucketShardSize = 1024;
 inline constexpr uint32_t kMapFormatVersion = 1;
+// The most buckets a cluster may have (docs/architecture.md 2.1).
+inline constexpr uint32_t kMaxBucketCount = 65'536;
 
 struct ClusterMap {
   proto::ClusterMapHeader header;
@@ -42,18 +46,39 @@ struct ClusterMap {
   int64_t header_mod_revision = 0;  // For compare-and-swap of the next change.
 };
 
-// Reads the map at one etcd revision (header and every shard in one range). nullopt if the
-// cluster was not created yet; kCorruption if header and shards disagree.
-Result<std::optional<ClusterMap>> load_map(const EtcdClient& etcd, const ClusterKeys& keys);
-// Writes `next` (epoch already bumped) if the stored header is still the one `previous` was read
-// at (previous == nullptr: none stored yet). Writes only the shards that changed. False if another
-// writer came first.
-Result<bool> store_map(const EtcdClient& etcd, const ClusterKeys& keys, const ClusterMap& next,
-                       const ClusterMap* previous);
+// Decodes the keys under map/ read at one revision. nullopt if the cluster was not created yet;
+// kCorruption (never a crash) if the header is malformed, of an unknown format version, has a
+// shard size of 0 or too many buckets, or if header and shards disagree.
+Result<std::optional<ClusterMap>> decode_map(const std::vector<KeyValue>& values,
+                                             const ClusterKeys& keys);
+// Reads the map at one store revision (header and every shard in one range) and decodes it.
+Task<Result<std::optional<ClusterMap>>> load_map(ConfigStore* store, ClusterKeys keys,
+                                                 Deadline deadline);
 
-// Host registrations currently in etcd (hosts whose lease is alive), by host id.
-Result<std::vector<proto::HostRegistration>> load_registrations(const EtcdClient& etcd,
-                                                                const ClusterKeys& keys);
+// One map change as a transaction: the header is still the one `previous` was read at (previous
+// == nullptr: none stored yet) and the writer still holds the management election it won at
+// `election_revision` (the create revision of election/mgmt: a deposed leader is fenced off);
+// then the header (epoch already bumped in `next`) and the shards that changed are written.
+struct MapWrite {
+  std::vector<Compare> compares;
+  std::vector<WriteOp> ops;
+  std::string header_key;
+  std::string header_value;
+};
+MapWrite prepare_map_write(const ClusterKeys& keys, const ClusterMap& next,
+                           const ClusterMap* previous, int64_t election_revision);
+// Writes it. True if written; false if a comparison failed (another change came first, or the
+// writer no longer leads). When the answer is lost (outcome unknown) it reads the header back:
+// true if exactly this header is stored, false if not; the outcome-unknown error only if that read
+// fails too.
+Task<Result<bool>> store_map(ConfigStore* store, MapWrite write, Deadline deadline);
+
+// Host registrations currently in the store (hosts whose lease is alive), by host id. Malformed
+// registrations are skipped (and logged).
+std::vector<proto::HostRegistration> decode_registrations(const std::vector<KeyValue>& values);
+Task<Result<std::vector<proto::HostRegistration>>> load_registrations(ConfigStore* store,
+                                                                      ClusterKeys keys,
+                                                                      Deadline deadline);
 
 // Creation rules (docs/architecture.md 2.1). `failure_domains` and `processes` count what is
 // registered now. bucket_count 0 and hot_spare < 0 ask for the defaults. Returns the settled
@@ -71,8 +96,8 @@ uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& regis
 Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data,
                        uint32_t parity);
 
-// The next map given live registrations: host up/down, drives, bucket assignment. Returns nullopt
-// if nothing changed. `now_unix_ms` stamps new hosts.
+// The next map given live registrations: host up/down, restarts (a new incarnation), drives,
+// bucket assignment. Returns nullopt if nothing changed.
 std::optional<ClusterMap> next_map(const ClusterMap& current,
                                    const std::vector<proto::HostRegistration>& registrations);
 // The first map of a cluster.

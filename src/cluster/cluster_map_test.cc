@@ -68,6 +68,92 @@ TEST(ClusterMapTest, CapacityAndHostStates) {
   for (const BucketReplicas& bucket : next->buckets) EXPECT_NE(bucket.leader, HostId(3));
 }
 
+// The map as a store holds it: what prepare_map_write puts, as key-values.
+std::vector<KeyValue> stored(const ClusterMap& map, const ClusterKeys& keys) {
+  std::vector<KeyValue> out;
+  for (const WriteOp& op : prepare_map_write(keys, map, nullptr, 7).ops) {
+    out.push_back(KeyValue{op.key, op.value, 10, 10, {}});
+  }
+  return out;
+}
+
+TEST(ClusterMapTest, DecodesWhatItWritesAndRefusesMalformedMaps) {
+  ClusterKeys keys("c");
+  ClusterMap map = initial_map("uuid", {5, 2, 1, 2048}, hosts(8), 1000);
+  auto decoded = decode_map(stored(map, keys), keys);
+  ASSERT_OK(decoded);
+  ASSERT_TRUE(decoded->has_value());
+  EXPECT_EQ((*decoded)->buckets, map.buckets);
+  EXPECT_EQ((*decoded)->header_mod_revision, 10);
+
+  auto expect_corruption = [&](std::vector<KeyValue> values, const char* what) {
+    Result<std::optional<ClusterMap>> refused = decode_map(values, keys);
+    ASSERT_FALSE(refused.ok()) << what;
+    EXPECT_EQ(refused.status().code(), StatusCode::kCorruption) << what;
+    EXPECT_NE(refused.status().message().find(what), std::string_view::npos) << refused.status();
+  };
+  // A shard key that is not a number (std::stoul threw here and ended tessd).
+  std::vector<KeyValue> values = stored(map, keys);
+  values.push_back(KeyValue{keys.map() + "buckets/x1", "", 10, 10, {}});
+  expect_corruption(values, "bucket shard key");
+  // A format this tessd does not know.
+  ClusterMap newer = map;
+  newer.header.set_format_version(kMapFormatVersion + 1);
+  expect_corruption(stored(newer, keys), "format version");
+  // A shard size of 0 (a division by zero before).
+  values = stored(map, keys);
+  proto::ClusterMapHeader zero = map.header;
+  zero.set_bucket_shard_size(0);
+  values[0].value = zero.SerializeAsString();
+  expect_corruption(values, "shard size of 0");
+  // More buckets than allowed.
+  proto::ClusterMapHeader huge = map.header;
+  huge.set_bucket_count(1u << 31);
+  values[0].value = huge.SerializeAsString();
+  expect_corruption(values, "buckets, more than");
+  // A shard missing.
+  values = stored(map, keys);
+  values.pop_back();
+  expect_corruption(values, "missing or malformed");
+}
+
+TEST(ClusterMapTest, EveryMapWriteIsFencedByTheLeadersTerm) {
+  ClusterKeys keys("c");
+  ClusterMap map = initial_map("uuid", {5, 2, 1, 1024}, hosts(8), 1000);
+  MapWrite first = prepare_map_write(keys, map, nullptr, 42);
+  ASSERT_EQ(first.compares.size(), 2u);
+  EXPECT_EQ(first.compares[0].key, keys.election());
+  EXPECT_EQ(first.compares[0].target, Compare::Target::kCreateRevision);
+  EXPECT_EQ(first.compares[0].revision, 42);
+  EXPECT_EQ(first.compares[1].key, keys.map_header());
+  EXPECT_EQ(first.compares[1].revision, 0) << "the first map: no header yet";
+  std::optional<ClusterMap> next = next_map(map, hosts(7));
+  ASSERT_TRUE(next);
+  map.header_mod_revision = 99;
+  MapWrite change = prepare_map_write(keys, *next, &map, 43);
+  EXPECT_EQ(change.compares[0].revision, 43);
+  EXPECT_EQ(change.compares[1].target, Compare::Target::kModRevision);
+  EXPECT_EQ(change.compares[1].revision, 99);
+}
+
+TEST(ClusterMapTest, RestartIsANewIncarnation) {
+  auto registrations = hosts(8);
+  for (auto& registration : registrations)
+    registration.set_incarnation(100 + registration.host_id());
+  ClusterMap map = initial_map("uuid", {5, 2, 1, 1024}, registrations, 1000);
+  EXPECT_EQ(map.header.hosts(2).incarnation(), 103u);
+  EXPECT_FALSE(next_map(map, registrations));
+  registrations[2].set_incarnation(555);
+  std::optional<ClusterMap> next = next_map(map, registrations);
+  ASSERT_TRUE(next) << "a restart within the lease TTL is a change";
+  EXPECT_EQ(next->header.epoch(), 2u);
+  EXPECT_EQ(next->header.hosts(2).incarnation(), 555u);
+  EXPECT_EQ(next->header.hosts(2).restarts(), 1u);
+  EXPECT_EQ(next->header.hosts(2).changed_epoch(), 2u);
+  EXPECT_TRUE(next->header.hosts(2).up());
+  EXPECT_EQ(next->buckets, map.buckets) << "a restart alone moves no bucket";
+}
+
 TEST(MapEpochTest, TellsStaleFromAhead) {
   EXPECT_EQ(check_map_epoch(MapEpoch(4), MapEpoch(5)), EpochCheck::kStale);
   EXPECT_EQ(check_map_epoch(MapEpoch(5), MapEpoch(5)), EpochCheck::kCurrent);

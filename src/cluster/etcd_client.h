@@ -1,77 +1,54 @@
-// EtcdClient: the etcd v3 API through etcd's JSON gateway (HTTP/1.1), blocking, with a timeout on
-// every call. It knows every member's client endpoint and moves to the next one when a member does
-// not answer, so the cluster keeps working while a quorum of members lives. When no member can
-// serve, the error says why: unreachable, or reachable without a leader (quorum lost).
+// EtcdClient: the etcd v3 API through etcd's JSON gateway (HTTP/1.1), blocking. It knows every
+// member's client endpoint and moves to the next one when a member does not answer, so the cluster
+// keeps working while a quorum of members lives. When no member can serve, the error says why:
+// unreachable, or reachable without a leader (quorum lost).
 //
-// Thread-safe: each call uses its own connection. Used by the control plane thread and the REST
-// API thread of tessd, never by an event loop.
+// Every call ends by its deadline: the time left is each HTTP request's timeout. Reads (and
+// keep-alive and revoke, which are idempotent) move to the next member after any failure. Writes
+// (transactions, lease grants) move on only when the request certainly did not reach the member
+// (the connection was refused, or etcd said it has no leader); otherwise they fail with
+// outcome-unknown (kDeadlineExceeded, config_store.h), because a replayed compare-and-swap that
+// succeeded the first time reports failure, and a replayed grant leaks a lease.
+//
+// Thread-safe: each call uses its own connection. Used from EtcdConfigStore's thread pool, never
+// from an event loop. Error vocabulary: config_store.h.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "cluster/config_store.h"
+#include "runtime/deadline.h"
 
 namespace tessera {
-
-struct EtcdKeyValue {
-  std::string key;
-  std::string value;
-  int64_t create_revision = 0;
-  int64_t mod_revision = 0;
-  int64_t lease = 0;
-};
-
-// One comparison of a transaction: target is "CREATE", "MOD" or "VALUE"; result "EQUAL" etc.
-struct EtcdCompare {
-  std::string key;
-  std::string target;  // CREATE (create_revision), MOD (mod_revision), VALUE
-  std::string result = "EQUAL";
-  int64_t revision = 0;
-  std::string value;
-};
-
-struct EtcdOp {
-  enum class Kind { kPut, kDelete, kDeletePrefix } kind = Kind::kPut;
-  std::string key;
-  std::string value;
-  int64_t lease = 0;
-};
 
 class EtcdClient {
  public:
   // `endpoints`: "host:port" of each member's client URL. REQUIRES: at least one.
-  explicit EtcdClient(std::vector<std::string> endpoints,
-                      std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+  explicit EtcdClient(std::vector<std::string> endpoints);
 
-  // nullopt if the key does not exist.
-  Result<std::optional<EtcdKeyValue>> get(const std::string& key) const;
-  Result<std::vector<EtcdKeyValue>> get_prefix(const std::string& prefix) const;
-  Status put(const std::string& key, const std::string& value, int64_t lease = 0) const;
-  Status remove(const std::string& key) const;
-  // True if every comparison held (the success ops were applied), false otherwise.
-  Result<bool> txn(const std::vector<EtcdCompare>& compares,
-                   const std::vector<EtcdOp>& success) const;
-
-  // A lease of `ttl_seconds`; kUnavailable if etcd cannot serve.
-  Result<int64_t> grant_lease(int64_t ttl_seconds) const;
-  // Refreshes the lease; kNotFound once etcd has expired it.
-  Status keep_alive(int64_t lease) const;
-  Status revoke_lease(int64_t lease) const;
+  Result<RangeResult> range(const RangeRequest& request, const Deadline& deadline) const;
+  Result<TxnResult> txn(const std::vector<Compare>& compares, const std::vector<WriteOp>& success,
+                        const Deadline& deadline) const;
+  Result<LeaseId> grant_lease(std::chrono::seconds ttl, const Deadline& deadline) const;
+  // kNotFound once etcd has ended the lease.
+  Status keep_alive(LeaseId lease, const Deadline& deadline) const;
+  Status revoke_lease(LeaseId lease, const Deadline& deadline) const;
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
 
  private:
-  // POSTs `body` to `path` on the first member that answers; the decoded JSON response body.
-  Result<std::string> post(const std::string& path, const std::string& body) const;
-  Status diagnose(const Status& last) const;
+  enum class Replay { kAfterAnyFailure, kOnlyIfUnsent };
+  // POSTs `body` to `path` on the first member that answers; the response body.
+  Result<std::string> post(const std::string& path, const std::string& body, Replay replay,
+                           const Deadline& deadline) const;
+  Status diagnose(const Status& last, const Deadline& deadline) const;
 
   std::vector<std::string> endpoints_;
-  std::chrono::milliseconds timeout_;
   mutable std::atomic<size_t> preferred_{0};
 };
 

@@ -126,7 +126,8 @@ std::optional<http::Response> redirect_to_leader(const ControlPlane& control,
   return error_response(error(StatusCode::kUnavailable, "no management leader is known now"));
 }
 
-http::Response create(ControlPlane& control, const http::Request& request) {
+http::Response create(ControlPlane& control, BlockingBridge& control_loop,
+                      const http::Request& request) {
   auto body = parse_body(request);
   if (!body.ok()) return error_response(body.status());
   CreationRequest creation;
@@ -145,12 +146,13 @@ http::Response create(ControlPlane& control, const http::Request& request) {
   creation.parity = static_cast<uint32_t>(*parity);
   creation.hot_spare = static_cast<int32_t>(*spare);
   creation.bucket_count = static_cast<uint32_t>(*buckets);
-  Status created = control.create_cluster(creation);
+  Status created = control_loop.run(control.create_cluster(creation));
   if (!created.ok()) return error_response(created);
   return json_response(201, json{{"created", true}});
 }
 
-http::Response hot_spare(ControlPlane& control, const http::Request& request) {
+http::Response hot_spare(ControlPlane& control, BlockingBridge& control_loop,
+                         const http::Request& request) {
   auto body = parse_body(request);
   if (!body.ok()) return error_response(body.status());
   auto spare = integer_field(*body, "hot_spare", 0, true);
@@ -158,7 +160,7 @@ http::Response hot_spare(ControlPlane& control, const http::Request& request) {
   if (*spare < 0 || *spare > 1024) {
     return error_response(error(StatusCode::kInvalidArgument, "hot spare {} out of range", *spare));
   }
-  Status set = control.set_hot_spare(static_cast<uint32_t>(*spare));
+  Status set = control_loop.run(control.set_hot_spare(static_cast<uint32_t>(*spare)));
   if (!set.ok()) return error_response(set);
   return json_response(200, json{{"hot_spare", *spare}});
 }
@@ -348,8 +350,8 @@ DriveUsage live_drive_usage(const ClusterView& view, uint32_t self, const LocalD
   return usage;
 }
 
-http::Response handle_api_request(ControlPlane& control, const LocalDrives& local_drives,
-                                  const http::Request& request) {
+http::Response handle_api_request(ControlPlane& control, BlockingBridge& control_loop,
+                                  const LocalDrives& local_drives, const http::Request& request) {
   std::string path = request.target.substr(0, request.target.find('?'));
   const std::string& method = request.method;
   auto view = control.view();
@@ -399,8 +401,8 @@ http::Response handle_api_request(ControlPlane& control, const LocalDrives& loca
     return error_response(error(StatusCode::kNotFound, "no API endpoint {} {}", method, path));
   }
   if (auto redirect = redirect_to_leader(control, request)) return *redirect;
-  if (path == "/api/v1/cluster") return create(control, request);
-  return hot_spare(control, request);
+  if (path == "/api/v1/cluster") return create(control, control_loop, request);
+  return hot_spare(control, control_loop, request);
 }
 
 }  // namespace tessera

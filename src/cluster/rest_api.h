@@ -23,6 +23,7 @@
 
 #include "cluster/control_plane.h"
 #include "http/http.h"
+#include "runtime/blocking_bridge.h"
 
 namespace tessera {
 
@@ -34,8 +35,10 @@ struct LocalDrives {
   std::function<std::vector<proto::DriveInfo>()> list;
 };
 
-http::Response handle_api_request(ControlPlane& control, const LocalDrives& local,
-                                  const http::Request& request);
+// Runs on the API thread. Changes run on the control plane's executor through `control_loop`, a
+// bridge into the loop that runs `control`.
+http::Response handle_api_request(ControlPlane& control, BlockingBridge& control_loop,
+                                  const LocalDrives& local, const http::Request& request);
 
 // POST /api/v1/drives: adds the drive at body "path" on the host named by body "host" (id or name)
 // among `view`'s registrations: through LocalDrives::add when that host is `self`, else by that

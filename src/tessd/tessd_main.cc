@@ -4,13 +4,16 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <fstream>
+#include <random>
 
 #include "base/log.h"
 #include "cluster/control_plane.h"
+#include "cluster/etcd_config_store.h"
 #include "cluster/rest_api.h"
 #include "http/http.h"
 #include "rpc/server.h"
 #include "runtime/blocking_bridge.h"
+#include "runtime/event_loop.h"
 #include "runtime/offload.h"
 #include "tessd/drive_host.h"
 
@@ -84,20 +87,26 @@ Task<std::vector<proto::DriveInfo>> list_drives_task(const DriveHost* drives) {
 }
 
 // The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
+// The control plane runs on a loop of its own (control_plane.h says why); other threads reach it
+// through control_bridge. Members are destroyed in reverse order: the loop last.
 struct Member {
+  std::unique_ptr<EventLoopGroup> control_loop;
+  std::unique_ptr<EtcdConfigStore> store;
+  std::unique_ptr<BlockingBridge> control_bridge;
   std::unique_ptr<ControlPlane> control;
   std::unique_ptr<http::Server> api;
   std::unique_ptr<BlockingBridge> bridge;
 };
 
 // Runs on the API thread: allocates an id, opens the drive on the loop, republishes the drives.
-Result<proto::DriveInfo> add_local_drive(ControlPlane* control, BlockingBridge* bridge,
-                                         DriveHost* drives, const std::string& path) {
-  TESS_ASSIGN_OR_RETURN(uint32_t id, control->allocate_drive_id());
+Result<proto::DriveInfo> add_local_drive(ControlPlane* control, BlockingBridge* control_bridge,
+                                         BlockingBridge* bridge, DriveHost* drives,
+                                         const std::string& path) {
+  TESS_ASSIGN_OR_RETURN(uint32_t id, control_bridge->run(control->allocate_drive_id()));
   Status added;
   std::vector<proto::DriveInfo> infos = bridge->run(add_drive_task(drives, path, id, &added));
   TESS_RETURN_IF_ERROR(added);
-  control->set_drives(infos);
+  control_bridge->run(control->set_drives(infos));
   for (const proto::DriveInfo& info : infos) {
     if (info.path() == path) return info;
   }
@@ -107,8 +116,9 @@ Result<proto::DriveInfo> add_local_drive(ControlPlane* control, BlockingBridge* 
 Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
                     boost::asio::io_context& loop) {
   ControlPlane& control = *member.control;
-  control.set_drives(drive_infos(drives));
-  TESS_RETURN_IF_ERROR(control.start());
+  BlockingBridge* control_bridge = member.control_bridge.get();
+  control_bridge->run(control.set_drives(drive_infos(drives)));
+  TESS_RETURN_IF_ERROR(control_bridge->run(control.start()));
   std::string http_host;
   uint16_t http_port = 0;
   TESS_RETURN_IF_ERROR(http::split_host_port(options.http, &http_host, &http_port));
@@ -117,13 +127,13 @@ Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
   BlockingBridge* bridge = member.bridge.get();
   DriveHost* drives_ptr = &drives;
   LocalDrives local;
-  local.add = [control_ptr, bridge, drives_ptr](const std::string& path) {
-    return add_local_drive(control_ptr, bridge, drives_ptr, path);
+  local.add = [control_ptr, control_bridge, bridge, drives_ptr](const std::string& path) {
+    return add_local_drive(control_ptr, control_bridge, bridge, drives_ptr, path);
   };
   local.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
   member.api = std::make_unique<http::Server>(
-      http_host, http_port, [control_ptr, local](const http::Request& request) {
-        return handle_api_request(*control_ptr, local, request);
+      http_host, http_port, [control_ptr, control_bridge, local](const http::Request& request) {
+        return handle_api_request(*control_ptr, *control_bridge, local, request);
       });
   TESS_RETURN_IF_ERROR(member.api->start());
   TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());
@@ -141,7 +151,10 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
     TESS_CO_ASSIGN_OR_RETURN(options.drives.cluster_id,
                              parse_cluster_uuid(member->control->cluster_uuid()));
     ControlPlane* control = member->control.get();
-    options.drives.allocate_drive_id = [control] { return control->allocate_drive_id(); };
+    BlockingBridge* control_bridge = member->control_bridge.get();
+    options.drives.allocate_drive_id = [control, control_bridge] {
+      return control_bridge->run(control->allocate_drive_id());
+    };
   } else {
     TESS_CO_ASSIGN_OR_RETURN(options.drives.cluster_id, parse_cluster_uuid(options.cluster_id));
   }
@@ -171,7 +184,9 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
     boost::asio::thread_pool stopper(1);
     (void)co_await offload(stopper, [member] {
       if (member->api) member->api->stop();
-      if (member->control) member->control->stop();
+      if (member->control) {
+        member->control_bridge->run(member->control->stop(/*revoke_lease=*/true));
+      }
       return true;
     });
   }
@@ -250,7 +265,6 @@ int main(int argc, char** argv) {
   tessera::Member member;
   if (!options.etcd.empty()) {
     tessera::ControlPlaneOptions control;
-    control.etcd_endpoints = tessera::split_list(options.etcd);
     control.cluster_name = options.cluster_name;
     control.host_name = options.host_name.empty() ? options.listen : options.host_name;
     std::string ignored;
@@ -267,7 +281,17 @@ int main(int argc, char** argv) {
     control.http_port = http_port;
     control.failure_domain = options.failure_domain;
     control.lease_ttl_seconds = options.lease_ttl_s;
-    auto joined = tessera::ControlPlane::join(control);
+    member.control_loop = std::make_unique<tessera::EventLoopGroup>(1);
+    member.store = std::make_unique<tessera::EtcdConfigStore>(tessera::split_list(options.etcd));
+    member.control_bridge =
+        std::make_unique<tessera::BlockingBridge>(member.control_loop->loop(0), 4);
+    std::random_device random;
+    tessera::ControlPlaneEnv env{.executor = member.control_loop->executor(0),
+                                 .clock = &tessera::RealClock::instance(),
+                                 .store = member.store.get(),
+                                 .seed = (uint64_t{random()} << 32) ^ random(),
+                                 .unix_ms = nullptr};
+    auto joined = member.control_bridge->run(tessera::ControlPlane::join(env, control));
     if (!joined.ok()) {
       fmt::print(stderr, "tessd: cannot join the cluster: {}\n", joined.status().message());
       return 1;

@@ -257,6 +257,34 @@ class ClusterTest(unittest.TestCase):
         finally:
             cluster.close()
 
+    def test_restart_within_lease_ttl(self):
+        """A host killed and restarted before its lease ends is seen as restarted, not kept silently."""
+        cluster = LocalCluster(23000, hosts=5, data=3, parity=2)
+        try:
+            status = cluster.json("status")
+            leader_id, epoch = status["leader"], status["epoch"]
+            hosts = {h["name"]: h["id"] for h in status["hosts"]}
+            victim = next(p for p in cluster.state["hosts"] if hosts[p["name"]] != leader_id)
+            leader = next(p for p in cluster.state["hosts"] if hosts[p["name"]] == leader_id)
+            leader_log = leader["argv"][leader["argv"].index("--log-file") + 1]
+            observer = next(i for i, p in enumerate(cluster.state["hosts"])
+                            if p["name"] not in (victim["name"], leader["name"]))
+
+            kill9(victim["pid"])
+            cluster.restart(victim)
+
+            def restart_recorded():
+                with open(leader_log) as log:
+                    seen = f"host {hosts[victim['name']]} ({victim['name']}) restarted" in log.read()
+                s = cluster.json("status", host_index=observer)
+                return seen and s["epoch"] > epoch and s["hosts_up"] == 5 and s
+            status, seconds = wait_until(restart_recorded, LEASE_TTL_S + 10, "restart recorded")
+            print(f"restart of host {hosts[victim['name']]} recorded after {seconds:.1f} s",
+                  file=sys.stderr)
+            self.assertEqual(status["health"], "ok")
+        finally:
+            cluster.close()
+
     def test_raft9(self):
         cluster = LocalCluster(22000, hosts=5, data=3, parity=2, etcd=9)
         try:
