@@ -208,6 +208,7 @@ Status start_etcd(const UpArgs& args, json& state) {
         fmt::format("{}e{}=http://127.0.0.1:{}", i == 0 ? "" : ",", i, args.base_port + 300 + i);
   }
   std::vector<std::string> endpoints;
+  std::vector<uint16_t> client_ports;
   for (uint32_t i = 0; i < args.etcd; ++i) {
     uint16_t client = static_cast<uint16_t>(args.base_port + 200 + i);
     uint16_t peer = static_cast<uint16_t>(args.base_port + 300 + i);
@@ -239,14 +240,14 @@ Status start_etcd(const UpArgs& args, json& state) {
                              {"peer", fmt::format("127.0.0.1:{}", peer)},
                              {"argv", argv}});
     endpoints.push_back(fmt::format("127.0.0.1:{}", client));
+    client_ports.push_back(client);
   }
   TESS_RETURN_IF_ERROR(write_state(args.dir, state));
   bool healthy = wait_for(
-      [&endpoints] {
-        for (const std::string& endpoint : endpoints) {
-          auto reply =
-              http::call("127.0.0.1", static_cast<uint16_t>(std::stoi(endpoint.substr(10))),
-                         http::Request{"GET", "/health", "", {}}, std::chrono::seconds(1));
+      [&client_ports] {
+        for (uint16_t port : client_ports) {
+          auto reply = http::call("127.0.0.1", port, http::Request{"GET", "/health", "", {}},
+                                  std::chrono::seconds(1));
           if (!reply.ok() || reply->body.find("true") == std::string::npos) return false;
         }
         return true;

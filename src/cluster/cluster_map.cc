@@ -129,8 +129,12 @@ MapWrite prepare_map_write(const ClusterKeys& keys, const ClusterMap& next,
   write.header_key = keys.map_header();
   write.header_value = next.header.SerializeAsString();
   using Target = Compare::Target;
-  write.compares.push_back(Compare{
-      keys.election(), Target::kCreateRevision, Compare::Result::kEqual, election_revision, {}});
+  // The fence: the write lands only while the writer's election key (its term) still exists.
+  // The simulator's self-test drops it to prove that a deposed leader's write is then caught.
+  if (!TESS_MUTATION("cluster.skip_election_fence")) {
+    write.compares.push_back(Compare{
+        keys.election(), Target::kCreateRevision, Compare::Result::kEqual, election_revision, {}});
+  }
   if (previous == nullptr) {
     write.compares.push_back(
         Compare{keys.map_header(), Target::kCreateRevision, Compare::Result::kEqual, 0, {}});

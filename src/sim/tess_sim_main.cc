@@ -3,6 +3,8 @@
 //   tess-sim --workload control-plane --seeds 200         200 seeds, 2 at a time, a line per
 //   failure tess-sim --workload control-plane --seed 1234         replay one seed here, with its
 //   trace tess-sim --workload all --seeds 1000 --first-seed $RANDOM --coverage
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
@@ -38,8 +40,12 @@ int run_one(const WorkloadSpec& spec, uint64_t seed, const Options& options, boo
   sim_options.seed = seed;
   sim_options.buggify = !options.no_buggify;
   sim_options.mutations = {options.mutations.begin(), options.mutations.end()};
-  Simulation simulation(sim_options);
-  std::unique_ptr<Workload> workload = spec.make(simulation);
+  // Neither the simulation nor the workload is destroyed: a run that ended on a broken invariant
+  // leaves tasks suspended in the middle of their work, and the process exits right after this
+  // report (see SeedRunner) without unwinding them.
+  auto* simulation_ptr = new Simulation(sim_options);
+  Simulation& simulation = *simulation_ptr;
+  Workload* workload = spec.make(simulation).release();
   SimulationOutcome outcome = simulation.run(*workload);
   double simulated_s = std::chrono::duration<double>(outcome.simulated_time).count();
   for (const auto& [name, count] : simulation.fault_points().coverage()) {
@@ -151,7 +157,8 @@ int main_with(const Options& options) {
   if (options.seed) {
     int code = 0;
     for (const WorkloadSpec* spec : specs) code |= run_one(*spec, *options.seed, options, true);
-    return code;
+    std::fflush(stdout);
+    _exit(code);  // As a child would: the simulations are abandoned, not torn down.
   }
   Totals totals;
   for (const WorkloadSpec* spec : specs) run_many(*spec, options, totals);

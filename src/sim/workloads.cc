@@ -2,10 +2,17 @@
 
 #include <array>
 
+#include "sim/control_plane_workload.h"
+
 namespace tessera::sim {
 
 namespace {
-constexpr std::array<WorkloadSpec, 0> kWorkloads{};
+constexpr std::array kWorkloads{
+    WorkloadSpec{"control-plane",
+                 "5 hosts' control planes on a fake etcd: crashes, quick restarts, stalls, lost "
+                 "quorum, lost answers, early lease expiry; one acting leader, restarts noticed",
+                 &make_control_plane_workload},
+};
 }  // namespace
 
 std::span<const WorkloadSpec> all_workloads() { return kWorkloads; }
