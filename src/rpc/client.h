@@ -42,11 +42,12 @@ struct ClientOptions {
 
 struct CallOptions {
   // The call ends by the earlier of `deadline` (the caller's own budget, passed down) and
-  // `timeout` from now.
-  Deadline deadline = Deadline::never();
+  // `timeout` from now. (`deadline` comes last so that callers that list the other fields in
+  // order, {timeout, idempotent, map_epoch}, still compile.)
   std::chrono::milliseconds timeout{5000};
   bool idempotent = false;
   MapEpoch map_epoch;
+  Deadline deadline = Deadline::never();
 };
 
 class RpcClient {
