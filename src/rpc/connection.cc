@@ -28,10 +28,19 @@ OutgoingFrame make_frame(FrameHeader header, const google::protobuf::MessageLite
   return make_frame(header, message.SerializeAsString(), std::move(payload));
 }
 
-Connection::Connection(Stream stream, FrameLimits limits)
-    : stream_(std::move(stream)), decoder_(limits), peer_name_(stream_.peer_name()) {}
+Connection::Connection(Executor executor, std::unique_ptr<ByteStream> stream, FrameLimits limits)
+    : executor_(std::move(executor)),
+      stream_(std::move(stream)),
+      decoder_(limits),
+      peer_name_(stream_->peer_name()) {}
 
-Connection::~Connection() { stream_.close(); }
+Connection::~Connection() { stream_->close(); }
+
+Task<Status> Connection::handshake(Deadline deadline) {
+  Status shaken = co_await stream_->handshake(deadline);
+  if (!shaken.ok()) close(shaken);
+  co_return shaken;
+}
 
 Task<Result<Frame>> Connection::read_frame() {
   while (true) {
@@ -44,7 +53,7 @@ Task<Result<Frame>> Connection::read_frame() {
     if (is_closed()) co_return close_reason_;
     auto target = decoder_.read_target();
     auto [error, bytes] =
-        co_await stream_.read_some(boost::asio::buffer(target.data(), target.size()));
+        co_await stream_->read_some(boost::asio::buffer(target.data(), target.size()));
     if (error) {
       bool clean = error == boost::asio::error::eof && decoder_.idle();
       Status reason(StatusCode::kUnavailable,
@@ -63,8 +72,7 @@ void Connection::send(OutgoingFrame frame) {
   queue_.push_back(std::move(frame));
   if (!writing_) {
     writing_ = true;
-    spawn_detached(stream_.socket().get_executor(), write_loop(shared_from_this()),
-                   "rpc connection writer");
+    spawn_detached(executor_, write_loop(shared_from_this()), "rpc connection writer");
   }
 }
 
@@ -88,7 +96,7 @@ Task<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       if (!f.proto.empty()) buffers.emplace_back(f.proto.data(), f.proto.size());
       if (!f.payload.empty()) buffers.emplace_back(f.payload.data(), f.payload.size());
     }
-    auto [error, written] = co_await self->stream_.write_all(buffers);
+    auto [error, written] = co_await self->stream_->write_all(buffers);
     if (self->is_closed()) break;  // close() already dropped the queue and its byte count.
     self->queued_bytes_ -= batch_bytes;
     if (error) {
@@ -105,7 +113,7 @@ void Connection::close(const Status& reason) {
   close_reason_ = reason;
   queue_.clear();
   queued_bytes_ = 0;
-  stream_.close();
+  stream_->close();
 }
 
 }  // namespace tessera::rpc

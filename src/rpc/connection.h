@@ -1,9 +1,9 @@
-// Connection: one framed stream, shared by the client and server sides of the RPC layer. Reading
-// is done by one task at a time (read_frame); sending never waits: send() queues the frame and a
-// writer task drains the queue, batching queued frames into one gather write. Payload Buffers are
-// referenced, not copied, until written.
+// Connection: one framed ByteStream (rpc/network.h), shared by the client and server sides of the
+// RPC layer. Reading is done by one task at a time (read_frame); sending never waits: send()
+// queues the frame and a writer task drains the queue, batching queued frames into one gather
+// write. Payload Buffers are referenced, not copied, until written.
 //
-// Lives on one executor; all calls must come from it. Held by shared_ptr because the writer task
+// Lives on `executor`; all calls must come from it. Held by shared_ptr because the writer task
 // and the owner both keep it alive.
 #pragma once
 
@@ -16,7 +16,8 @@
 #include "base/buffer.h"
 #include "base/status.h"
 #include "rpc/frame.h"
-#include "rpc/stream.h"
+#include "rpc/network.h"
+#include "runtime/deadline.h"
 #include "runtime/task.h"
 
 namespace tessera::rpc {
@@ -34,9 +35,13 @@ OutgoingFrame make_frame(FrameHeader header, std::string proto, Buffer payload);
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Stream stream, FrameLimits limits);
+  // REQUIRES: `stream` lives on `executor`.
+  Connection(Executor executor, std::unique_ptr<ByteStream> stream, FrameLimits limits);
   ~Connection();
 
+  // Completes the stream's handshake (ByteStream::handshake); on failure the connection is closed
+  // and the error returned.
+  Task<Status> handshake(Deadline deadline);
   // The next frame. On any error (peer closed, malformed frame) the connection is closed and the
   // error returned: kUnavailable for I/O, kInvalidArgument for a malformed frame.
   Task<Result<Frame>> read_frame();
@@ -54,7 +59,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   static Task<void> write_loop(std::shared_ptr<Connection> self);
 
-  Stream stream_;
+  Executor executor_;
+  std::unique_ptr<ByteStream> stream_;
   FrameDecoder decoder_;
   std::string peer_name_;
   std::deque<OutgoingFrame> queue_;
