@@ -42,6 +42,22 @@ Task<Status> Connection::handshake(Deadline deadline) {
   co_return shaken;
 }
 
+Task<void> Connection::wait_for_queue_below(size_t bytes) {
+  if (queued_bytes_ < bytes || is_closed()) co_return;
+  TESS_ASSERT(queue_waiter_ == nullptr, "two tasks wait for room in one connection's queue");
+  boost::asio::steady_timer wake(executor_);
+  queue_waiter_ = &wake;
+  queue_waiter_below_bytes_ = bytes;
+  co_await Deadline::never().wait(wake);
+  queue_waiter_ = nullptr;
+}
+
+void Connection::wake_queue_waiter() {
+  if (queue_waiter_ != nullptr && (queued_bytes_ < queue_waiter_below_bytes_ || is_closed())) {
+    std::exchange(queue_waiter_, nullptr)->cancel();
+  }
+}
+
 Task<Result<Frame>> Connection::read_frame() {
   while (true) {
     auto frame = decoder_.next();
@@ -99,6 +115,7 @@ Task<void> Connection::write_loop(std::shared_ptr<Connection> self) {
     auto [error, written] = co_await self->stream_->write_all(buffers);
     if (self->is_closed()) break;  // close() already dropped the queue and its byte count.
     self->queued_bytes_ -= batch_bytes;
+    self->wake_queue_waiter();
     if (error) {
       self->close(Status(StatusCode::kUnavailable,
                          fmt::format("write to {}: {}", self->peer_name_, error.message())));
@@ -114,6 +131,7 @@ void Connection::close(const Status& reason) {
   queue_.clear();
   queued_bytes_ = 0;
   stream_->close();
+  wake_queue_waiter();
 }
 
 }  // namespace tessera::rpc

@@ -1,7 +1,9 @@
 // Connection: one framed ByteStream (rpc/network.h), shared by the client and server sides of the
 // RPC layer. Reading is done by one task at a time (read_frame); sending never waits: send()
 // queues the frame and a writer task drains the queue, batching queued frames into one gather
-// write. Payload Buffers are referenced, not copied, until written.
+// write. Payload Buffers are referenced, not copied, until written. The queue itself is unbounded:
+// its owner bounds it (the client by its calls in flight; the server stops reading requests while
+// queued_bytes() is over its bound, see wait_for_queue_below).
 //
 // Lives on `executor`; all calls must come from it. Held by shared_ptr because the writer task
 // and the owner both keep it alive.
@@ -9,6 +11,7 @@
 
 #include <google/protobuf/message_lite.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <memory>
 #include <string>
@@ -55,9 +58,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& peer_name() const { return peer_name_; }
   // Bytes queued but not yet written.
   size_t queued_bytes() const { return queued_bytes_; }
+  // Returns once queued_bytes() < `bytes`, the connection closed, or the calling task was
+  // cancelled (the caller checks which). REQUIRES: one waiter at a time.
+  Task<void> wait_for_queue_below(size_t bytes);
 
  private:
   static Task<void> write_loop(std::shared_ptr<Connection> self);
+  void wake_queue_waiter();
 
   Executor executor_;
   std::unique_ptr<ByteStream> stream_;
@@ -67,6 +74,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_bytes_ = 0;
   bool writing_ = false;
   Status close_reason_;
+  // The task in wait_for_queue_below, signalled through its timer, and what it waits for.
+  boost::asio::steady_timer* queue_waiter_ = nullptr;
+  size_t queue_waiter_below_bytes_ = 0;
 };
 
 }  // namespace tessera::rpc

@@ -454,6 +454,161 @@ TEST(RpcSimTest, ShortReadsAreReassembled) {
 #endif
 }
 
+proto::PingRequest echo_ping() { return ping_of(0, /*echo=*/true); }
+
+// A peer that sends requests and never reads the replies must not grow the server's memory
+// without limit: past max_queued_reply_bytes the server stops reading its requests.
+Task<void> unread_replies_scenario(SimWorld* sim) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto options = sim->server_options(/*max_in_flight=*/4);
+  options.max_queued_reply_bytes = 256 * kKiB;
+  RpcServer server(executor, options);
+  CO_ASSERT_OK(server.start());
+  auto stream =
+      co_await sim->network.node("greedy").connect("server", server.port(), Deadline::never());
+  CO_ASSERT_OK(stream);
+  auto greedy = std::make_shared<Connection>(executor, std::move(*stream), FrameLimits{});
+  constexpr size_t kRequests = 200;
+  constexpr size_t kPayloadBytes = 64 * kKiB;
+  for (size_t i = 0; i < kRequests; ++i) {
+    greedy->send(
+        make_frame(FrameHeader{.message_type = 1, .request_id = i + 1, .timeout_ms = 60000},
+                   echo_ping(), Buffer::allocate(kPayloadBytes)));
+  }
+  (void)co_await sim->clock.sleep_for(10s);
+  // The bound, plus the replies of the requests already running when it was reached.
+  size_t queued = server.queued_reply_bytes();
+  EXPECT_GT(queued, 0u);
+  EXPECT_LE(queued, options.max_queued_reply_bytes + 4 * (kPayloadBytes + 200)) << queued;
+  // Everyone else is still served.
+  RpcClient other(executor, "server", server.port(), sim->client_options());
+  EXPECT_OK(co_await other.call(MessageType::kPing, ping_of(1), Buffer(), {}));
+  // Once the peer reads, every request is answered (echoed, or shed as busy).
+  size_t answered = 0;
+  while (answered < kRequests) {
+    auto frame = co_await greedy->read_frame();
+    CO_ASSERT_OK(frame);
+    CO_ASSERT_TRUE(frame->header.is_response());
+    ++answered;
+  }
+  greedy->close(Status(StatusCode::kCancelled, "test done"));
+  co_await server.shutdown(Deadline::after(1s, sim->clock));
+}
+
+TEST(RpcServerHardeningTest, RepliesAPeerDoesNotReadAreBounded) {
+  SimWorld sim;
+  sim.run(unread_replies_scenario(&sim));
+}
+
+// A network whose listener fails its first `failures` accepts (as with EMFILE), noting when each
+// accept was called, then waits until closed.
+class FailingListener final : public Listener {
+ public:
+  FailingListener(const Clock* clock, int failures, std::vector<Clock::TimePoint>* calls)
+      : clock_(clock), failures_(failures), calls_(calls) {}
+  Task<Result<std::unique_ptr<ByteStream>>> accept() override {
+    calls_->push_back(clock_->now());
+    if (failures_-- > 0) co_return Status(StatusCode::kUnavailable, "accept: Too many open files");
+    boost::asio::steady_timer wake(co_await boost::asio::this_coro::executor);
+    wake_ = &wake;
+    co_await Deadline::never().wait(wake);
+    wake_ = nullptr;
+    co_return Status(StatusCode::kCancelled, "listener closed");
+  }
+  void close() override {
+    if (wake_ != nullptr) wake_->cancel();
+  }
+  uint16_t port() const override { return 1; }
+
+ private:
+  const Clock* clock_;
+  int failures_;
+  std::vector<Clock::TimePoint>* calls_;
+  boost::asio::steady_timer* wake_ = nullptr;
+};
+
+class FailingNetwork final : public Network {
+ public:
+  FailingNetwork(const Clock* clock, int failures) : clock_(clock), failures_(failures) {}
+  Result<std::unique_ptr<Listener>> listen(Executor, std::string, uint16_t) override {
+    return std::unique_ptr<Listener>(std::make_unique<FailingListener>(clock_, failures_, &calls));
+  }
+  Task<Result<std::unique_ptr<ByteStream>>> connect(std::string, uint16_t, Deadline) override {
+    co_return Status(StatusCode::kUnavailable, "no");
+  }
+  std::vector<Clock::TimePoint> calls;
+
+ private:
+  const Clock* clock_;
+  int failures_;
+};
+
+Task<void> accept_backoff_scenario(SimWorld* sim) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  FailingNetwork network(&sim->clock, /*failures=*/12);
+  auto options = sim->server_options();
+  options.network = &network;
+  RpcServer server(executor, options);
+  CO_ASSERT_OK(server.start());
+  (void)co_await sim->clock.sleep_for(10s);
+  EXPECT_EQ(server.accept_failures(), 12u);
+  CO_ASSERT_TRUE(network.calls.size() == 13);
+  // After each failure the server waited, 1 ms doubling to at most 1 s.
+  for (size_t i = 1; i < network.calls.size(); ++i) {
+    auto gap = network.calls[i] - network.calls[i - 1];
+    EXPECT_EQ(gap, std::min<Clock::Duration>(1ms * (1 << (i - 1)), 1s)) << i;
+  }
+  co_await server.shutdown(Deadline::after(1s, sim->clock));
+}
+
+TEST(RpcServerHardeningTest, AcceptFailuresBackOff) {
+  SimWorld sim;
+  sim.run(accept_backoff_scenario(&sim));
+}
+
+// Reads until the stream ends: OK at a clean end (the peer closed), else the error.
+Task<Status> until_closed(ByteStream* stream) {
+  char byte;
+  while (true) {
+    auto [error, n] = co_await stream->read_some(boost::asio::buffer(&byte, 1));
+    if (error == boost::asio::error::eof) co_return Status();
+    if (error) co_return tessera::error(StatusCode::kUnavailable, "{}", error.message());
+  }
+}
+
+Task<void> idle_scenario(SimWorld* sim) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto options = sim->server_options();
+  options.idle_timeout = 60s;
+  Loopback net(executor, options, sim->client_options(), "server");
+  auto& [service, server, client] = net;
+  // A connection that never sends anything is closed after idle_timeout.
+  auto silent =
+      co_await sim->network.node("silent").connect("server", server.port(), Deadline::never());
+  CO_ASSERT_OK(silent);
+  auto start = sim->clock.now();
+  EXPECT_OK(co_await with_deadline(until_closed(silent->get()), Deadline::after(120s, sim->clock)));
+  EXPECT_GE(sim->clock.now() - start, 60s);
+  EXPECT_LT(sim->clock.now() - start, 61s);
+  EXPECT_EQ(server.idle_closes(), 1u);
+  // A connection waiting for a slow reply is not idle.
+  auto slow = co_await slow_call(client, /*sleep_ms=*/90000, {.timeout = 120s});
+  EXPECT_OK(slow);
+  EXPECT_EQ(server.idle_closes(), 1u);
+  EXPECT_EQ(client.connects(), 1u);
+  // Left alone afterwards, it is closed too; the client reconnects on its next call.
+  (void)co_await sim->clock.sleep_for(61s);
+  EXPECT_EQ(server.idle_closes(), 2u);
+  EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {}));
+  EXPECT_EQ(client.connects(), 2u);
+  co_await server.shutdown(Deadline::after(1s, sim->clock));
+}
+
+TEST(RpcServerHardeningTest, IdleConnectionsAreClosed) {
+  SimWorld sim;
+  sim.run(idle_scenario(&sim));
+}
+
 class RpcTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -496,6 +651,48 @@ Task<void> tls_scenario(std::string cert, std::string key) {
 
 TEST_F(RpcTlsTest, CallsOverTls) {
   run_task(tls_scenario(dir_.file("cert.pem"), dir_.file("key.pem")));
+}
+
+// The TLS handshake runs in each connection's own task: a client that connects and says nothing
+// holds up nobody, and is dropped once handshake_timeout passes.
+Task<void> silent_tls_client_scenario(std::string cert, std::string key) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto server_tls = make_server_tls(cert, key);
+  CO_ASSERT_OK(server_tls);
+  auto options = server_options();
+  options.tls = *server_tls;
+  options.handshake_timeout = 60s;  // Far longer than the calls below may take.
+  RpcServer patient(executor, options);
+  CO_ASSERT_OK(patient.start());
+  options.handshake_timeout = 200ms;
+  RpcServer strict(executor, options);
+  CO_ASSERT_OK(strict.start());
+  auto client_tls = make_client_tls(cert);
+  CO_ASSERT_OK(client_tls);
+  for (RpcServer* server : {&patient, &strict}) {
+    tcp::socket silent(executor);
+    auto [connect_error] = co_await silent.async_connect(
+        tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), use_task);
+    CO_ASSERT_TRUE(!connect_error);
+    CO_ASSERT_TRUE(co_await eventually([server] { return server->connection_count() == 1; }));
+    RpcClient client(executor, "127.0.0.1", server->port(),
+                     ClientOptions{.tls = *client_tls, .tls_server_name = "tessera-test"});
+    EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {.timeout = 20s}));
+    if (server == &strict) {
+      // The silent one is dropped after its 200 ms: its read ends.
+      char byte;
+      auto [read_error, read] =
+          co_await silent.async_read_some(boost::asio::buffer(&byte, 1), use_task);
+      EXPECT_TRUE(read_error);
+      CO_ASSERT_TRUE(co_await eventually([server] { return server->connection_count() == 1; }));
+    }
+  }
+  co_await patient.shutdown(Deadline::after(1s, RealClock::instance()));
+  co_await strict.shutdown(Deadline::after(1s, RealClock::instance()));
+}
+
+TEST_F(RpcTlsTest, SilentClientDoesNotHoldUpOthers) {
+  run_task(silent_tls_client_scenario(dir_.file("cert.pem"), dir_.file("key.pem")));
 }
 
 Task<void> bad_files_scenario() {

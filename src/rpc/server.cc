@@ -1,5 +1,6 @@
 #include "rpc/server.h"
 
+#include "base/fault_points.h"
 #include "base/log.h"
 #include "proto/rpc.pb.h"
 #include "runtime/clock.h"
@@ -7,6 +8,11 @@
 namespace tessera::rpc {
 
 namespace {
+// After a failed accept (EMFILE, ENFILE, ENOBUFS: the failure repeats at once until descriptors or
+// memory free up) the loop waits, so that it does not spin and flood the log.
+constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(1);
+constexpr auto kMaxAcceptBackoff = std::chrono::seconds(1);
+
 // Counts a task as running for as long as the guard lives.
 struct TaskCount {
   explicit TaskCount(size_t& count) : count_(count) { ++count_; }
@@ -15,12 +21,18 @@ struct TaskCount {
   TaskCount& operator=(const TaskCount&) = delete;
   size_t& count_;
 };
+
+Clock::TimePoint later_by(Clock::TimePoint start, Clock::Duration duration) {
+  if (duration >= Clock::TimePoint::max() - start) return Clock::TimePoint::max();
+  return start + duration;
+}
 }  // namespace
 
 RpcServer::RpcServer(Executor executor, ServerOptions options)
     : executor_(std::move(executor)), options_(std::move(options)), network_(options_.network) {
   TESS_ASSERT(!(options_.tls && options_.network != nullptr),
               "ServerOptions: tls is for the default TCP network only");
+  TESS_ASSERT(options_.max_queued_reply_bytes > 0, "max_queued_reply_bytes must be positive");
   if (options_.tls) {
     tls_network_ = std::make_unique<TcpNetwork>(TcpNetworkOptions{.server_tls = options_.tls});
     network_ = tls_network_.get();
@@ -59,14 +71,25 @@ size_t RpcServer::queued_reply_bytes() const {
 
 Task<void> RpcServer::accept_loop(RpcServer* self) {
   TaskCount running(self->running_tasks_);
+  const Clock& clock = *self->options_.clock;
+  Clock::Duration backoff = kFirstAcceptBackoff;
   while (!self->stopping_) {
     auto stream = co_await self->listener_->accept();
     if (self->stopping_) break;
     if (!stream.ok()) {
       if (stream.status().code() == StatusCode::kCancelled) break;
-      TESS_LOG_WARN("rpc: {}", stream.status());
-      continue;  // e.g. EMFILE; the next accept may succeed once descriptors free up.
+      ++self->accept_failures_;
+      TESS_COVER("rpc.server.accept_failed");
+      TESS_LOG_WARN("rpc: {}; accepting again in {} ms", stream.status(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
+      boost::asio::steady_timer wake(self->executor_);
+      self->accept_backoff_ = &wake;
+      co_await clock.wait(wake, clock.after(backoff));
+      self->accept_backoff_ = nullptr;
+      backoff = std::min<Clock::Duration>(backoff * 2, kMaxAcceptBackoff);
+      continue;
     }
+    backoff = kFirstAcceptBackoff;
     if (self->sessions_.size() >= self->options_.max_connections) {
       TESS_LOG_WARN("rpc: refusing a connection from {}, already {} open", (*stream)->peer_name(),
                     self->sessions_.size());
@@ -76,12 +99,7 @@ Task<void> RpcServer::accept_loop(RpcServer* self) {
     auto session = std::make_shared<Session>();
     session->connection =
         std::make_shared<Connection>(self->executor_, std::move(*stream), self->options_.limits);
-    Status shaken = co_await session->connection->handshake(
-        Deadline::after(self->options_.handshake_timeout, *self->options_.clock));
-    if (!shaken.ok()) {
-      TESS_LOG_WARN("rpc: connection from {}: {}", session->connection->peer_name(), shaken);
-      continue;
-    }
+    session->last_active_at = clock.now();
     self->sessions_.insert(session);
     spawn_detached(self->executor_, serve(self, session), "rpc connection");
   }
@@ -89,13 +107,32 @@ Task<void> RpcServer::accept_loop(RpcServer* self) {
 
 Task<void> RpcServer::serve(RpcServer* self, std::shared_ptr<Session> session) {
   TaskCount running(self->running_tasks_);
-  co_await read_requests(self, session);
+  Connection& connection = *session->connection;
+  // In this connection's own task, so that a slow or silent client holds up nobody else.
+  Status shaken = co_await connection.handshake(
+      Deadline::after(self->options_.handshake_timeout, *self->options_.clock));
+  if (shaken.ok()) {
+    session->last_active_at = self->options_.clock->now();
+    spawn_detached(self->executor_, watch_idle(self, session), "rpc idle watchdog");
+    co_await read_requests(self, session);
+  } else {
+    TESS_LOG_WARN("rpc: connection from {}: {}", connection.peer_name(), shaken);
+  }
+  if (session->watchdog != nullptr) session->watchdog->cancel();
   self->sessions_.erase(session);
 }
 
 Task<void> RpcServer::read_requests(RpcServer* self, std::shared_ptr<Session> session) {
   Connection& connection = *session->connection;
+  const size_t max_queued_bytes = self->options_.max_queued_reply_bytes;
   while (true) {
+    if (connection.queued_bytes() >= max_queued_bytes) {
+      // The peer does not read its replies as fast as it sends requests: leave its requests in
+      // the socket (so TCP pushes back on it) until the replies drain.
+      TESS_COVER("rpc.server.reply_queue_full");
+      co_await connection.wait_for_queue_below(max_queued_bytes);
+      continue;
+    }
     auto frame = co_await connection.read_frame();
     if (!frame.ok()) {
       if (frame.status().code() == StatusCode::kInvalidArgument) {
@@ -112,6 +149,7 @@ Task<void> RpcServer::read_requests(RpcServer* self, std::shared_ptr<Session> se
                     connection.peer_name());
       co_return;
     }
+    session->last_active_at = self->options_.clock->now();
     self->admit(session, std::move(*frame));
   }
 }
@@ -126,7 +164,31 @@ void RpcServer::admit(const std::shared_ptr<Session>& session, Frame frame) {
                 error(StatusCode::kBusy, "server has {} requests in flight", in_flight_));
   } else {
     ++in_flight_;
+    ++session->in_flight;
     spawn_detached(executor_, handle(this, session, std::move(frame)), "rpc handler");
+  }
+}
+
+Task<void> RpcServer::watch_idle(RpcServer* self, std::shared_ptr<Session> session) {
+  TaskCount running(self->running_tasks_);
+  const Clock& clock = *self->options_.clock;
+  boost::asio::steady_timer wake(self->executor_);
+  while (!session->connection->is_closed()) {
+    Clock::TimePoint idle_at = later_by(session->last_active_at, self->options_.idle_timeout);
+    if (clock.now() < idle_at) {
+      session->watchdog = &wake;
+      co_await clock.wait(wake, idle_at);
+      session->watchdog = nullptr;
+      continue;
+    }
+    if (session->in_flight > 0) {  // Waiting for its replies is not idleness: look again later.
+      session->last_active_at = clock.now();
+      continue;
+    }
+    ++self->idle_closes_;
+    TESS_LOG_INFO("rpc: closing connection from {}: no request for {} ms",
+                  session->connection->peer_name(), self->options_.idle_timeout.count());
+    session->connection->close(Status(StatusCode::kUnavailable, "connection idle"));
   }
 }
 
@@ -136,6 +198,8 @@ Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Session> session, 
   Connection& connection = *session->connection;
   Result<Reply> reply = co_await self->dispatch(std::move(frame), connection.peer_name());
   --self->in_flight_;
+  --session->in_flight;
+  session->last_active_at = self->options_.clock->now();
   if (!reply.ok()) {
     self->reply_error(connection, header, reply.status());
     co_return;
@@ -183,6 +247,7 @@ Task<Result<Reply>> RpcServer::ping(Request request) {
 Task<void> RpcServer::shutdown(Deadline deadline) {
   stopping_ = true;
   if (listener_) listener_->close();
+  if (accept_backoff_ != nullptr) accept_backoff_->cancel();
   const Clock& clock = *options_.clock;
   while (in_flight_ > 0 && !deadline.expired()) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
@@ -197,7 +262,7 @@ Task<void> RpcServer::shutdown(Deadline deadline) {
   for (const auto& session : sessions_) {
     session->connection->close(Status(StatusCode::kUnavailable, "server shut down"));
   }
-  // Readers and handlers refer to this server: wait until every one has returned.
+  // Readers, watchdogs and handlers refer to this server: wait until every one has returned.
   while (running_tasks_ > 0) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
   }
