@@ -74,7 +74,7 @@ FrameDecoder::FrameDecoder(FrameLimits limits, size_t staging_bytes)
 
 std::span<std::byte> FrameDecoder::read_target() {
   if (failed()) return {};
-  if (state_ == State::kPayload && staged() == 0) {
+  if (state_ == State::kPayload && staged() == 0 && filled_ < frame_.header.payload_bytes) {
     grow_payload();
     direct_ = true;
     return frame_.payload.span().subspan(filled_);
