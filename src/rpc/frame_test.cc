@@ -229,7 +229,7 @@ TEST(FrameDecoderTest, LargeDeclaredMessageIsAllocatedAsItArrives) {
   decoder.commit(header.size() + 100);
   auto next = decoder.next();
   ASSERT_TRUE(next.ok() && !next->has_value());
-  EXPECT_LE(decoder.allocated_bytes(), 2 * 64 * kKiB + 64);
+  EXPECT_LE(decoder.allocated_bytes(), size_t{2} * 64 * kKiB + 64);
 }
 
 TEST(FrameDecoderTest, FailureIsSticky) {
