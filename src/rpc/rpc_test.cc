@@ -110,7 +110,8 @@ Task<void> store_into(Task<Result<Reply>> task, Outcomes* outcomes, size_t index
 // A client and servers in one simulated world: one io_context, its FakeClock, a SimNetwork with
 // the nodes "server" and "client" (and any others a test names).
 struct SimWorld {
-  explicit SimWorld(uint64_t seed = 1) : network(context.get_executor(), clock, seed) {}
+  explicit SimWorld(uint64_t seed = 1, SimNetworkOptions options = {})
+      : network(context.get_executor(), clock, seed, options) {}
   ServerOptions server_options(size_t max_in_flight = 64, const std::string& node = "server") {
     ServerOptions options = rpc::server_options(max_in_flight);
     options.clock = &clock;
@@ -452,6 +453,23 @@ TEST(RpcSimTest, ShortReadsAreReassembled) {
 #ifndef NDEBUG
   EXPECT_TRUE(flips.fired.contains("rpc.sim.short_read"));
 #endif
+}
+
+// A whole client/server run is a function of its seed: the same seed gives the same deliveries
+// at the same simulated times.
+std::vector<std::string> busy_run_trace(uint64_t seed) {
+  SimWorld sim(seed, SimNetworkOptions{.record_trace = true});
+  sim.run(busy_scenario(&sim));
+  auto trace = sim.network.trace();
+  trace.push_back(fmt::format("end {}", sim.clock.now().time_since_epoch().count()));
+  return trace;
+}
+
+TEST(RpcSimTest, SameSeedSameRun) {
+  auto first = busy_run_trace(3);
+  ASSERT_GT(first.size(), 10u);
+  EXPECT_EQ(busy_run_trace(3), first);
+  EXPECT_NE(busy_run_trace(4), first);
 }
 
 proto::PingRequest echo_ping() { return ping_of(0, /*echo=*/true); }
