@@ -455,6 +455,45 @@ TEST(RpcSimTest, ShortReadsAreReassembled) {
 #endif
 }
 
+// A server node crashes (its connections reset, its listener closed) and restarts on the same
+// port: the client's calls fail Unavailable meanwhile, and an idempotent call rides it out.
+Task<void> restart_later(SimWorld* sim, uint16_t port, std::unique_ptr<RpcServer>* out) {
+  (void)co_await sim->clock.sleep_for(300ms);
+  auto options = sim->server_options();
+  options.port = port;
+  *out = std::make_unique<RpcServer>(co_await boost::asio::this_coro::executor, options);
+  CO_ASSERT_OK((*out)->start());
+}
+
+Task<void> crash_restart_scenario(SimWorld* sim) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto first = std::make_unique<RpcServer>(executor, sim->server_options());
+  CO_ASSERT_OK(first->start());
+  uint16_t port = first->port();
+  RpcClient client(executor, "server", port, sim->client_options());
+  EXPECT_OK(co_await client.call(MessageType::kPing, ping_of(1), Buffer(), {}));
+  sim->network.crash("server");
+  co_await first->shutdown(Deadline::after(1s, sim->clock));
+  first.reset();
+  auto down = co_await client.call(MessageType::kPing, ping_of(2), Buffer(), {});
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable) << down.status();
+  std::unique_ptr<RpcServer> second;
+  spawn_detached(executor, restart_later(sim, port, &second), "restart");
+  auto start = sim->clock.now();
+  auto retried = co_await client.call(MessageType::kPing, ping_of(3), Buffer(),
+                                      {.timeout = 5s, .idempotent = true});
+  EXPECT_OK(retried);
+  EXPECT_GE(sim->clock.now() - start, 300ms);
+  EXPECT_EQ(client.connects(), 2u);
+  CO_ASSERT_TRUE(second != nullptr);
+  co_await second->shutdown(Deadline::after(1s, sim->clock));
+}
+
+TEST(RpcSimTest, ServerNodeCrashesAndRestarts) {
+  SimWorld sim;
+  sim.run(crash_restart_scenario(&sim));
+}
+
 // A whole client/server run is a function of its seed: the same seed gives the same deliveries
 // at the same simulated times.
 std::vector<std::string> busy_run_trace(uint64_t seed) {
