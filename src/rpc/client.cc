@@ -1,10 +1,5 @@
 #include "rpc/client.h"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-
 #include "base/log.h"
 #include "proto/rpc.pb.h"
 #include "runtime/clock.h"
@@ -35,7 +30,18 @@ RpcClient::RpcClient(Executor executor, std::string host, uint16_t port, ClientO
       host_(std::move(host)),
       port_(port),
       options_(std::move(options)),
-      slots_(options_.max_in_flight_calls) {}
+      network_(options_.network),
+      slots_(options_.max_in_flight_calls) {
+  TESS_ASSERT(!(options_.tls && options_.network != nullptr),
+              "ClientOptions: tls is for the default TCP network only");
+  if (options_.tls) {
+    tls_network_ = std::make_unique<TcpNetwork>(
+        TcpNetworkOptions{.client_tls = options_.tls, .tls_server_name = options_.tls_server_name});
+    network_ = tls_network_.get();
+  } else if (network_ == nullptr) {
+    network_ = &TcpNetwork::plain();
+  }
+}
 
 RpcClient::~RpcClient() {
   TESS_ASSERT(pending_->empty(), "RpcClient destroyed with {} calls in flight", pending_->size());
@@ -104,38 +110,17 @@ Task<Status> RpcClient::ensure_connected(Deadline deadline) {
 }
 
 Task<Result<std::shared_ptr<Connection>>> RpcClient::connect(Deadline deadline) {
-  using namespace boost::asio::experimental::awaitable_operators;
   Deadline connect_deadline = deadline.capped(options_.connect_timeout, *options_.clock);
-  boost::system::error_code error;
-  auto address = boost::asio::ip::make_address(host_, error);
-  if (error) {
-    co_return tessera::error(StatusCode::kInvalidArgument, "bad address '{}'", host_);
+  auto stream = co_await network_->connect(host_, port_, connect_deadline);
+  if (!stream.ok()) {
+    // Only the caller's own deadline is "deadline exceeded"; the connect timeout alone means the
+    // peer is unreachable (and an idempotent call may retry).
+    if (stream.status().code() == StatusCode::kDeadlineExceeded && !deadline.expired()) {
+      co_return error(StatusCode::kUnavailable, "{}", stream.status().message());
+    }
+    co_return stream.status();
   }
-  tcp::socket socket(executor_);
-  auto connected = co_await (socket.async_connect(tcp::endpoint(address, port_), use_task) ||
-                             options_.clock->sleep_until(connect_deadline.at()));
-  if (connected.index() == 1) {
-    co_return Status(StatusCode::kUnavailable, "connect timed out");
-  }
-  if (auto [connect_error] = std::get<0>(connected); connect_error) {
-    co_return tessera::error(StatusCode::kUnavailable, "connect: {}", connect_error.message());
-  }
-  socket.set_option(tcp::no_delay(true));
-  if (!options_.tls) {
-    co_return std::make_shared<Connection>(Stream(std::move(socket)), options_.limits);
-  }
-  TlsStream tls(std::move(socket), *options_.tls);
-  if (!options_.tls_server_name.empty()) {
-    tls.set_verify_callback(boost::asio::ssl::host_name_verification(options_.tls_server_name));
-    SSL_set_tlsext_host_name(tls.native_handle(), options_.tls_server_name.c_str());
-  }
-  auto handshake = co_await (tls.async_handshake(boost::asio::ssl::stream_base::client, use_task) ||
-                             options_.clock->sleep_until(connect_deadline.at()));
-  if (handshake.index() == 1) co_return Status(StatusCode::kUnavailable, "TLS handshake timed out");
-  if (auto [tls_error] = std::get<0>(handshake); tls_error) {
-    co_return tessera::error(StatusCode::kUnavailable, "TLS handshake: {}", tls_error.message());
-  }
-  co_return std::make_shared<Connection>(Stream(std::move(tls)), options_.limits);
+  co_return std::make_shared<Connection>(executor_, std::move(*stream), options_.limits);
 }
 
 Task<void> RpcClient::read_loop(std::shared_ptr<PendingMap> pending,

@@ -7,6 +7,8 @@
 // within its deadline) only when the caller marks it idempotent and it failed with kUnavailable
 // (connection lost: the server may or may not have run it) or kBusy (the server shed it).
 //
+// Connects through ClientOptions::network (TCP by default; a SimNetwork node in simulation).
+//
 // Lives on one executor: construct it there and call it only from tasks running there.
 #pragma once
 
@@ -22,6 +24,8 @@
 #include "rpc/call.h"
 #include "rpc/connection.h"
 #include "rpc/message_type.h"
+#include "rpc/network.h"
+#include "rpc/tcp_network.h"
 #include "runtime/async_semaphore.h"
 #include "runtime/clock.h"
 #include "runtime/deadline.h"
@@ -35,18 +39,23 @@ struct ClientOptions {
   size_t max_in_flight_calls = 256;
   std::chrono::milliseconds connect_timeout{2000};
   FrameLimits limits;
-  // Set for TLS; tls_server_name is checked against the server certificate when verifying.
+  // Where connections are made; nullptr: TCP (TcpNetwork::plain(), or a TLS TcpNetwork of the
+  // client's own when `tls` is set). Not owned; must outlive the client.
+  Network* network = nullptr;
+  // Set for TLS over TCP; tls_server_name is checked against the server certificate when
+  // verifying. REQUIRES: network == nullptr (a given network brings its own security).
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::string tls_server_name;
 };
 
 struct CallOptions {
   // The call ends by the earlier of `deadline` (the caller's own budget, passed down) and
-  // `timeout` from now.
-  Deadline deadline = Deadline::never();
+  // `timeout` from now. (`deadline` comes last so that callers that list the other fields in
+  // order, {timeout, idempotent, map_epoch}, still compile.)
   std::chrono::milliseconds timeout{5000};
   bool idempotent = false;
   MapEpoch map_epoch;
+  Deadline deadline = Deadline::never();
 };
 
 class RpcClient {
@@ -56,8 +65,9 @@ class RpcClient {
   RpcClient(const RpcClient&) = delete;
   RpcClient& operator=(const RpcClient&) = delete;
 
-  // Sends a request and waits for its reply. Errors: the handler's own status; kDeadlineExceeded;
-  // kUnavailable when the peer cannot be reached or the connection broke; kBusy when the server
+  // Sends a request and waits for its reply. Errors: the handler's own status; kDeadlineExceeded
+  // when the call's deadline passed (also while connecting); kUnavailable when the peer cannot be
+  // reached (refused, or connect_timeout passed) or the connection broke; kBusy when the server
   // shed the request; kInvalidArgument if the reply is malformed.
   Task<Result<Reply>> call(uint32_t message_type, std::string proto, Buffer payload,
                            CallOptions options);
@@ -97,6 +107,8 @@ class RpcClient {
   std::string host_;
   uint16_t port_;
   ClientOptions options_;
+  std::unique_ptr<TcpNetwork> tls_network_;  // Made when options_.tls is set.
+  Network* network_;
   AsyncSemaphore slots_;
   std::shared_ptr<Connection> connection_;
   AsyncSemaphore connect_lock_{1};  // One connect attempt at a time; others wait for it.

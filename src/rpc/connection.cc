@@ -28,10 +28,35 @@ OutgoingFrame make_frame(FrameHeader header, const google::protobuf::MessageLite
   return make_frame(header, message.SerializeAsString(), std::move(payload));
 }
 
-Connection::Connection(Stream stream, FrameLimits limits)
-    : stream_(std::move(stream)), decoder_(limits), peer_name_(stream_.peer_name()) {}
+Connection::Connection(Executor executor, std::unique_ptr<ByteStream> stream, FrameLimits limits)
+    : executor_(std::move(executor)),
+      stream_(std::move(stream)),
+      decoder_(limits),
+      peer_name_(stream_->peer_name()) {}
 
-Connection::~Connection() { stream_.close(); }
+Connection::~Connection() { stream_->close(); }
+
+Task<Status> Connection::handshake(Deadline deadline) {
+  Status shaken = co_await stream_->handshake(deadline);
+  if (!shaken.ok()) close(shaken);
+  co_return shaken;
+}
+
+Task<void> Connection::wait_for_queue_below(size_t bytes) {
+  if (queued_bytes_ < bytes || is_closed()) co_return;
+  TESS_ASSERT(queue_waiter_ == nullptr, "two tasks wait for room in one connection's queue");
+  boost::asio::steady_timer wake(executor_);
+  queue_waiter_ = &wake;
+  queue_waiter_below_bytes_ = bytes;
+  co_await Deadline::never().wait(wake);
+  queue_waiter_ = nullptr;
+}
+
+void Connection::wake_queue_waiter() {
+  if (queue_waiter_ != nullptr && (queued_bytes_ < queue_waiter_below_bytes_ || is_closed())) {
+    std::exchange(queue_waiter_, nullptr)->cancel();
+  }
+}
 
 Task<Result<Frame>> Connection::read_frame() {
   while (true) {
@@ -44,7 +69,7 @@ Task<Result<Frame>> Connection::read_frame() {
     if (is_closed()) co_return close_reason_;
     auto target = decoder_.read_target();
     auto [error, bytes] =
-        co_await stream_.read_some(boost::asio::buffer(target.data(), target.size()));
+        co_await stream_->read_some(boost::asio::buffer(target.data(), target.size()));
     if (error) {
       bool clean = error == boost::asio::error::eof && decoder_.idle();
       Status reason(StatusCode::kUnavailable,
@@ -63,8 +88,7 @@ void Connection::send(OutgoingFrame frame) {
   queue_.push_back(std::move(frame));
   if (!writing_) {
     writing_ = true;
-    spawn_detached(stream_.socket().get_executor(), write_loop(shared_from_this()),
-                   "rpc connection writer");
+    spawn_detached(executor_, write_loop(shared_from_this()), "rpc connection writer");
   }
 }
 
@@ -88,9 +112,10 @@ Task<void> Connection::write_loop(std::shared_ptr<Connection> self) {
       if (!f.proto.empty()) buffers.emplace_back(f.proto.data(), f.proto.size());
       if (!f.payload.empty()) buffers.emplace_back(f.payload.data(), f.payload.size());
     }
-    auto [error, written] = co_await self->stream_.write_all(buffers);
+    auto [error, written] = co_await self->stream_->write_all(buffers);
     if (self->is_closed()) break;  // close() already dropped the queue and its byte count.
     self->queued_bytes_ -= batch_bytes;
+    self->wake_queue_waiter();
     if (error) {
       self->close(Status(StatusCode::kUnavailable,
                          fmt::format("write to {}: {}", self->peer_name_, error.message())));
@@ -105,7 +130,8 @@ void Connection::close(const Status& reason) {
   close_reason_ = reason;
   queue_.clear();
   queued_bytes_ = 0;
-  stream_.close();
+  stream_->close();
+  wake_queue_waiter();
 }
 
 }  // namespace tessera::rpc

@@ -74,7 +74,8 @@ FrameDecoder::FrameDecoder(FrameLimits limits, size_t staging_bytes)
 
 std::span<std::byte> FrameDecoder::read_target() {
   if (failed()) return {};
-  if (state_ == State::kPayload && staged() == 0) {
+  if (state_ == State::kPayload && staged() == 0 && filled_ < frame_.header.payload_bytes) {
+    grow_payload();
     direct_ = true;
     return frame_.payload.span().subspan(filled_);
   }
@@ -101,9 +102,25 @@ void FrameDecoder::commit(size_t byte_count) {
   direct_ = false;
 }
 
+size_t FrameDecoder::allocate_ahead_bytes() const {
+  return std::max<size_t>(limits_.max_allocated_ahead_bytes, kBlockSize);
+}
+
 void FrameDecoder::take_staged(std::byte* out, size_t count) {
   std::memcpy(out, staging_.data() + begin_, count);
   begin_ += count;
+}
+
+void FrameDecoder::grow_payload() {
+  size_t declared = frame_.header.payload_bytes;
+  TESS_ASSERT(filled_ < declared, "no payload bytes left to receive");
+  if (filled_ < frame_.payload.size()) return;
+  // Full: double it (at most to the declared size), keeping what arrived. The memory held beyond
+  // the received bytes stays at most what was received.
+  Buffer grown =
+      Buffer::allocate(std::min(declared, std::max(2 * filled_, allocate_ahead_bytes())));
+  if (filled_ > 0) std::memcpy(grown.data(), frame_.payload.data(), filled_);
+  frame_.payload = std::move(grown);
 }
 
 Status FrameDecoder::fail(Status status) {
@@ -120,23 +137,34 @@ Result<std::optional<Frame>> FrameDecoder::next() {
         limits_);
     if (!header.ok()) return fail(header.status());
     begin_ += kFrameHeaderSize;
-    frame_ = Frame{*header, std::string(header->proto_bytes, '\0'), Buffer()};
+    frame_ = Frame{*header, std::string(), Buffer()};
+    // The message grows as its bytes arrive (it comes through staging, at most a staging buffer
+    // at a time).
+    frame_.proto.reserve(std::min<size_t>(header->proto_bytes, staging_.size()));
     filled_ = 0;
     state_ = State::kProto;
   }
   if (state_ == State::kProto) {
-    size_t count = std::min(staged(), frame_.proto.size() - filled_);
-    take_staged(reinterpret_cast<std::byte*>(frame_.proto.data()) + filled_, count);
-    filled_ += count;
-    if (filled_ < frame_.proto.size()) return std::optional<Frame>();
-    frame_.payload = Buffer::allocate(frame_.header.payload_bytes);
+    size_t count = std::min(staged(), frame_.header.proto_bytes - frame_.proto.size());
+    frame_.proto.append(reinterpret_cast<const char*>(staging_.data() + begin_), count);
+    begin_ += count;
+    if (frame_.proto.size() < frame_.header.proto_bytes) return std::optional<Frame>();
+    // The whole payload at once if small enough (then it is read in place), else the first part.
+    frame_.payload =
+        Buffer::allocate(std::min<size_t>(frame_.header.payload_bytes, allocate_ahead_bytes()));
     filled_ = 0;
     state_ = State::kPayload;
   }
-  size_t count = std::min(staged(), frame_.payload.size() - filled_);
-  if (count > 0) take_staged(frame_.payload.data() + filled_, count);
-  filled_ += count;
-  if (filled_ < frame_.payload.size()) return std::optional<Frame>();
+  while (staged() > 0 && filled_ < frame_.header.payload_bytes) {
+    grow_payload();
+    size_t count = std::min(staged(), frame_.payload.size() - filled_);
+    take_staged(frame_.payload.data() + filled_, count);
+    filled_ += count;
+  }
+  if (filled_ < frame_.header.payload_bytes) return std::optional<Frame>();
+  TESS_ASSERT(frame_.payload.size() == frame_.header.payload_bytes,
+              "payload buffer of {} bytes for {}", frame_.payload.size(),
+              frame_.header.payload_bytes);
   state_ = State::kHeader;
   filled_ = 0;
   return std::optional<Frame>(std::move(frame_));

@@ -57,6 +57,12 @@ struct FrameHeader {
 struct FrameLimits {
   uint32_t max_proto_bytes = 4 * kMiB;
   uint32_t max_payload_bytes = 64 * kMiB;
+  // How much memory a frame may hold ahead of the bytes that fill it, so that a header declaring
+  // a huge frame costs its sender the bytes, not the receiver the memory. A payload up to this
+  // size is allocated whole when it starts and read in place (no copy); a larger one grows by
+  // doubling as its bytes arrive (each growth copies what arrived: less than the payload in all).
+  // Values below 4 KiB count as 4 KiB.
+  uint32_t max_allocated_ahead_bytes = 1 * kMiB;
 };
 
 using EncodedHeader = std::array<std::byte, kFrameHeaderSize>;
@@ -76,7 +82,9 @@ struct Frame {
 // (read_target), reads into that span, reports how many arrived (commit), then takes frames out
 // (next) until it returns nullopt. Headers and messages are staged in a small internal buffer;
 // a payload is read straight into its own aligned Buffer once the staged bytes are used up, so
-// large payloads are not copied. After an error the decoder stays failed.
+// payloads are not copied (up to FrameLimits::max_allocated_ahead_bytes; larger ones grow as they
+// arrive). Memory held: the staging buffer plus at most max(max_allocated_ahead_bytes, bytes of
+// the frame received) beyond what arrived. After an error the decoder stays failed.
 //
 // Not thread-safe: one connection's reader owns it.
 class FrameDecoder {
@@ -93,11 +101,18 @@ class FrameDecoder {
   bool failed() const { return !failure_.ok(); }
   // True between frames, with nothing staged (a clean place for the stream to end).
   bool idle() const { return state_ == State::kHeader && begin_ == end_; }
+  // Memory the decoder holds now: staging, the message and the payload buffer as allocated.
+  size_t allocated_bytes() const {
+    return staging_.size() + frame_.proto.capacity() + frame_.payload.size();
+  }
 
  private:
   enum class State { kHeader, kProto, kPayload };
   size_t staged() const { return end_ - begin_; }
+  size_t allocate_ahead_bytes() const;
   void take_staged(std::byte* out, size_t count);
+  // Makes room in the payload buffer for at least one more byte, growing it if it is full.
+  void grow_payload();
   Status fail(Status status);
 
   FrameLimits limits_;
@@ -106,7 +121,7 @@ class FrameDecoder {
   size_t end_ = 0;
   State state_ = State::kHeader;
   Frame frame_;
-  size_t filled_ = 0;    // Bytes of the current proto or payload received so far.
+  size_t filled_ = 0;    // Bytes of the current payload received so far.
   bool direct_ = false;  // read_target() handed out the payload itself.
   Status failure_;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "base/crc32c.h"
@@ -172,9 +173,63 @@ TEST(FrameDecoderTest, LargePayloadIsReadInPlace) {
   EXPECT_EQ(direct.size(), (size_t{1} << 20) - (offset - payload_start));
   std::memcpy(direct.data(), wire.data() + offset, direct.size());
   decoder.commit(direct.size());
+  // The payload is complete: asking for room before taking the frame out offers staging.
+  EXPECT_FALSE(decoder.read_target().empty());
   auto second = decoder.next();
   ASSERT_TRUE(second.ok() && second->has_value());
   EXPECT_EQ((*second)->payload.data() + (offset - payload_start), direct.data());
+}
+
+// A header may declare a payload far larger than what follows it: the decoder must not allocate
+// the declared size before the bytes come, yet must still deliver the frame intact when they do.
+TEST(FrameDecoderTest, LargeDeclaredPayloadIsAllocatedAsItArrives) {
+  constexpr size_t kPayloadBytes = 32 * kMiB;
+  constexpr size_t kAheadBytes = 256 * kKiB;
+  std::string payload(kPayloadBytes, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 131 % 251);
+  std::vector<OutgoingFrame> frames;
+  frames.push_back(make_frame(FrameHeader{.message_type = 5, .request_id = 9}, "hello",
+                              Buffer::copy_of(std::string_view(payload))));
+  std::string wire = wire_bytes(frames);
+  FrameDecoder decoder(FrameLimits{.max_allocated_ahead_bytes = kAheadBytes}, 64 * kKiB);
+  size_t offset = 0;
+  std::optional<Frame> frame;
+  while (!frame) {
+    auto target = decoder.read_target();
+    size_t n = std::min({target.size(), size_t{100 * kKiB}, wire.size() - offset});
+    ASSERT_GT(n, 0u);
+    std::memcpy(target.data(), wire.data() + offset, n);
+    decoder.commit(n);
+    offset += n;
+    // Never more than the staging buffer, the ahead allowance and twice what arrived.
+    EXPECT_LE(decoder.allocated_bytes(), 64 * kKiB + 64 + std::max(kAheadBytes, 2 * offset))
+        << "after " << offset << " bytes";
+    auto next = decoder.next();
+    ASSERT_TRUE(next.ok()) << next.status();
+    if (next->has_value()) frame = std::move(**next);
+    // Right after the header, the decoder holds the ahead allowance, not the 32 MiB declared.
+    if (offset == 64 * kKiB) {
+      EXPECT_LE(decoder.allocated_bytes(), 64 * kKiB + 64 + kAheadBytes);
+    }
+  }
+  EXPECT_EQ(offset, wire.size());
+  EXPECT_EQ(frame->proto, "hello");
+  ASSERT_EQ(frame->payload.size(), kPayloadBytes);
+  EXPECT_EQ(frame->payload.as_string_view(), payload);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(frame->payload.data()) % kBlockSize, 0u);
+}
+
+// The message also grows with its bytes: a header declaring a 4 MiB message costs little.
+TEST(FrameDecoderTest, LargeDeclaredMessageIsAllocatedAsItArrives) {
+  EncodedHeader header = encode_frame_header(FrameHeader{.proto_bytes = 4 * kMiB});
+  FrameDecoder decoder(FrameLimits{}, 64 * kKiB);
+  auto target = decoder.read_target();
+  std::memcpy(target.data(), header.data(), header.size());
+  std::memset(target.data() + header.size(), 'm', 100);
+  decoder.commit(header.size() + 100);
+  auto next = decoder.next();
+  ASSERT_TRUE(next.ok() && !next->has_value());
+  EXPECT_LE(decoder.allocated_bytes(), size_t{2} * 64 * kKiB + 64);
 }
 
 TEST(FrameDecoderTest, FailureIsSticky) {

@@ -1,7 +1,6 @@
 #include "rpc/server.h"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-
+#include "base/fault_points.h"
 #include "base/log.h"
 #include "proto/rpc.pb.h"
 #include "runtime/clock.h"
@@ -9,6 +8,11 @@
 namespace tessera::rpc {
 
 namespace {
+// After a failed accept (EMFILE, ENFILE, ENOBUFS: the failure repeats at once until descriptors or
+// memory free up) the loop waits, so that it does not spin and flood the log.
+constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(1);
+constexpr auto kMaxAcceptBackoff = std::chrono::seconds(1);
+
 // Counts a task as running for as long as the guard lives.
 struct TaskCount {
   explicit TaskCount(size_t& count) : count_(count) { ++count_; }
@@ -17,10 +21,24 @@ struct TaskCount {
   TaskCount& operator=(const TaskCount&) = delete;
   size_t& count_;
 };
+
+Clock::TimePoint later_by(Clock::TimePoint start, Clock::Duration duration) {
+  if (duration >= Clock::TimePoint::max() - start) return Clock::TimePoint::max();
+  return start + duration;
+}
 }  // namespace
 
 RpcServer::RpcServer(Executor executor, ServerOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)), acceptor_(executor_) {
+    : executor_(std::move(executor)), options_(std::move(options)), network_(options_.network) {
+  TESS_ASSERT(!(options_.tls && options_.network != nullptr),
+              "ServerOptions: tls is for the default TCP network only");
+  TESS_ASSERT(options_.max_queued_reply_bytes > 0, "max_queued_reply_bytes must be positive");
+  if (options_.tls) {
+    tls_network_ = std::make_unique<TcpNetwork>(TcpNetworkOptions{.server_tls = options_.tls});
+    network_ = tls_network_.get();
+  } else if (network_ == nullptr) {
+    network_ = &TcpNetwork::plain();
+  }
   register_handler(MessageType::kPing, &RpcServer::ping);
 }
 
@@ -30,123 +48,165 @@ RpcServer::~RpcServer() {
 }
 
 void RpcServer::register_handler(uint32_t message_type, Handler handler) {
-  TESS_ASSERT(!acceptor_.is_open(), "register handlers before start()");
+  TESS_ASSERT(listener_ == nullptr, "register handlers before start()");
   bool inserted = handlers_.emplace(message_type, std::move(handler)).second;
   TESS_ASSERT(inserted, "two handlers for message type {}", message_type);
 }
 
 Status RpcServer::start() {
-  boost::system::error_code error;
-  auto address = boost::asio::ip::make_address(options_.address, error);
-  if (error) {
-    return tessera::error(StatusCode::kInvalidArgument, "bad listen address '{}': {}",
-                          options_.address, error.message());
-  }
-  tcp::endpoint endpoint(address, options_.port);
-  acceptor_.open(endpoint.protocol(), error);
-  if (!error) acceptor_.set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) acceptor_.bind(endpoint, error);
-  if (!error) acceptor_.listen(tcp::acceptor::max_listen_connections, error);
-  if (error) {
-    acceptor_.close();
-    return tessera::error(StatusCode::kUnavailable, "cannot listen on {}:{}: {}", options_.address,
-                          options_.port, error.message());
-  }
-  port_ = acceptor_.local_endpoint().port();
+  TESS_ASSERT(listener_ == nullptr && !stopping_, "start() once, before shutdown()");
+  TESS_ASSIGN_OR_RETURN(listener_, network_->listen(executor_, options_.address, options_.port));
+  port_ = listener_->port();
   spawn_detached(executor_, accept_loop(this), "rpc accept loop");
   TESS_LOG_INFO("rpc server listening on {}:{}{}", options_.address, port_,
                 options_.tls ? " (TLS)" : "");
   return Status();
 }
 
+size_t RpcServer::queued_reply_bytes() const {
+  size_t bytes = 0;
+  for (const auto& session : sessions_) bytes += session->connection->queued_bytes();
+  return bytes;
+}
+
 Task<void> RpcServer::accept_loop(RpcServer* self) {
   TaskCount running(self->running_tasks_);
+  const Clock& clock = *self->options_.clock;
+  Clock::Duration backoff = kFirstAcceptBackoff;
   while (!self->stopping_) {
-    auto [error, socket] = co_await self->acceptor_.async_accept(use_task);
-    if (error) {
-      if (self->stopping_) break;
-      TESS_LOG_WARN("rpc accept failed: {}", error.message());
-      continue;  // e.g. EMFILE; the next accept may succeed once descriptors free up.
-    }
-    if (self->connections_.size() >= self->options_.max_connections) {
-      TESS_LOG_WARN("rpc: refusing a connection, already {} open", self->connections_.size());
-      continue;  // The socket closes as it goes out of scope.
-    }
-    socket.set_option(tcp::no_delay(true));
-    auto stream = co_await self->secure(std::move(socket));
+    auto stream = co_await self->listener_->accept();
+    if (self->stopping_) break;
     if (!stream.ok()) {
-      TESS_LOG_WARN("rpc: {}", stream.status());
+      if (stream.status().code() == StatusCode::kCancelled) break;
+      ++self->accept_failures_;
+      TESS_COVER("rpc.server.accept_failed");
+      TESS_LOG_WARN("rpc: {}; accepting again in {} ms", stream.status(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
+      boost::asio::steady_timer wake(self->executor_);
+      self->accept_backoff_ = &wake;
+      co_await clock.wait(wake, clock.after(backoff));
+      self->accept_backoff_ = nullptr;
+      backoff = std::min<Clock::Duration>(backoff * 2, kMaxAcceptBackoff);
       continue;
     }
-    auto connection = std::make_shared<Connection>(std::move(*stream), self->options_.limits);
-    self->connections_.insert(connection);
-    spawn_detached(self->executor_, serve(self, connection), "rpc connection reader");
+    backoff = kFirstAcceptBackoff;
+    if (self->sessions_.size() >= self->options_.max_connections) {
+      TESS_LOG_WARN("rpc: refusing a connection from {}, already {} open", (*stream)->peer_name(),
+                    self->sessions_.size());
+      (*stream)->close();
+      continue;
+    }
+    auto session = std::make_shared<Session>();
+    session->connection =
+        std::make_shared<Connection>(self->executor_, std::move(*stream), self->options_.limits);
+    session->last_active_at = clock.now();
+    self->sessions_.insert(session);
+    spawn_detached(self->executor_, serve(self, session), "rpc connection");
   }
 }
 
-Task<Result<Stream>> RpcServer::secure(tcp::socket socket) {
-  if (!options_.tls) co_return Stream(std::move(socket));
-  using namespace boost::asio::experimental::awaitable_operators;
-  TlsStream tls(std::move(socket), *options_.tls);
-  auto outcome = co_await (tls.async_handshake(boost::asio::ssl::stream_base::server, use_task) ||
-                           options_.clock->sleep_for(options_.handshake_timeout));
-  if (outcome.index() == 1) {
-    co_return Status(StatusCode::kDeadlineExceeded, "TLS handshake timed out");
-  }
-  if (auto [error] = std::get<0>(outcome); error) {
-    co_return tessera::error(StatusCode::kUnavailable, "TLS handshake failed: {}", error.message());
-  }
-  co_return Stream(std::move(tls));
-}
-
-Task<void> RpcServer::serve(RpcServer* self, std::shared_ptr<Connection> connection) {
+Task<void> RpcServer::serve(RpcServer* self, std::shared_ptr<Session> session) {
   TaskCount running(self->running_tasks_);
+  Connection& connection = *session->connection;
+  // In this connection's own task, so that a slow or silent client holds up nobody else.
+  Status shaken = co_await connection.handshake(
+      Deadline::after(self->options_.handshake_timeout, *self->options_.clock));
+  if (shaken.ok()) {
+    session->last_active_at = self->options_.clock->now();
+    spawn_detached(self->executor_, watch_idle(self, session), "rpc idle watchdog");
+    co_await read_requests(self, session);
+  } else {
+    TESS_LOG_WARN("rpc: connection from {}: {}", connection.peer_name(), shaken);
+  }
+  if (session->watchdog != nullptr) session->watchdog->cancel();
+  self->sessions_.erase(session);
+}
+
+Task<void> RpcServer::read_requests(RpcServer* self, std::shared_ptr<Session> session) {
+  Connection& connection = *session->connection;
+  const size_t max_queued_bytes = self->options_.max_queued_reply_bytes;
   while (true) {
-    auto frame = co_await connection->read_frame();
+    if (connection.queued_bytes() >= max_queued_bytes) {
+      // The peer does not read its replies as fast as it sends requests: leave its requests in
+      // the socket (so TCP pushes back on it) until the replies drain.
+      TESS_COVER("rpc.server.reply_queue_full");
+      co_await connection.wait_for_queue_below(max_queued_bytes);
+      continue;
+    }
+    auto frame = co_await connection.read_frame();
     if (!frame.ok()) {
       if (frame.status().code() == StatusCode::kInvalidArgument) {
-        TESS_LOG_WARN("rpc: closing connection from {}: {}", connection->peer_name(),
+        TESS_LOG_WARN("rpc: closing connection from {}: {}", connection.peer_name(),
                       frame.status());
       } else {
-        TESS_LOG_DEBUG("rpc: connection from {} ended: {}", connection->peer_name(),
-                       frame.status());
+        TESS_LOG_DEBUG("rpc: connection from {} ended: {}", connection.peer_name(), frame.status());
       }
-      break;
+      co_return;
     }
     if (frame->header.is_response()) {
-      connection->close(Status(StatusCode::kInvalidArgument, "a client sent a response frame"));
+      connection.close(Status(StatusCode::kInvalidArgument, "a client sent a response frame"));
       TESS_LOG_WARN("rpc: closing connection from {}: it sent a response frame",
-                    connection->peer_name());
-      break;
+                    connection.peer_name());
+      co_return;
     }
-    if (self->stopping_) {
-      self->reply_error(*connection, frame->header,
-                        Status(StatusCode::kUnavailable, "server is shutting down"));
-    } else if (self->in_flight_ >= self->options_.max_in_flight_requests) {
-      ++self->busy_rejections_;
-      self->reply_error(
-          *connection, frame->header,
-          error(StatusCode::kBusy, "server has {} requests in flight", self->in_flight_));
-    } else {
-      ++self->in_flight_;
-      spawn_detached(self->executor_, handle(self, connection, std::move(*frame)), "rpc handler");
-    }
+    session->last_active_at = self->options_.clock->now();
+    self->admit(session, std::move(*frame));
   }
-  self->connections_.erase(connection);
 }
 
-Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Connection> connection, Frame frame) {
+void RpcServer::admit(const std::shared_ptr<Session>& session, Frame frame) {
+  if (stopping_) {
+    reply_error(*session->connection, frame.header,
+                Status(StatusCode::kUnavailable, "server is shutting down"));
+  } else if (in_flight_ >= options_.max_in_flight_requests) {
+    ++busy_rejections_;
+    reply_error(*session->connection, frame.header,
+                error(StatusCode::kBusy, "server has {} requests in flight", in_flight_));
+  } else {
+    ++in_flight_;
+    ++session->in_flight;
+    spawn_detached(executor_, handle(this, session, std::move(frame)), "rpc handler");
+  }
+}
+
+Task<void> RpcServer::watch_idle(RpcServer* self, std::shared_ptr<Session> session) {
+  TaskCount running(self->running_tasks_);
+  const Clock& clock = *self->options_.clock;
+  boost::asio::steady_timer wake(self->executor_);
+  while (!session->connection->is_closed()) {
+    Clock::TimePoint idle_at = later_by(session->last_active_at, self->options_.idle_timeout);
+    if (clock.now() < idle_at) {
+      session->watchdog = &wake;
+      co_await clock.wait(wake, idle_at);
+      session->watchdog = nullptr;
+      continue;
+    }
+    if (session->in_flight > 0) {  // Waiting for its replies is not idleness: look again later.
+      session->last_active_at = clock.now();
+      continue;
+    }
+    ++self->idle_closes_;
+    TESS_LOG_INFO("rpc: closing connection from {}: no request for {} ms",
+                  session->connection->peer_name(), self->options_.idle_timeout.count());
+    session->connection->close(Status(StatusCode::kUnavailable, "connection idle"));
+  }
+}
+
+Task<void> RpcServer::handle(RpcServer* self, std::shared_ptr<Session> session, Frame frame) {
   TaskCount running(self->running_tasks_);
   FrameHeader header = frame.header;
-  Result<Reply> reply = co_await self->dispatch(std::move(frame), connection->peer_name());
+  Connection& connection = *session->connection;
+  Result<Reply> reply = co_await self->dispatch(std::move(frame), connection.peer_name());
   --self->in_flight_;
+  --session->in_flight;
+  session->last_active_at = self->options_.clock->now();
   if (!reply.ok()) {
-    self->reply_error(*connection, header, reply.status());
+    self->reply_error(connection, header, reply.status());
     co_return;
   }
   FrameHeader response{
       .flags = kFlagResponse, .message_type = header.message_type, .request_id = header.request_id};
-  connection->send(make_frame(response, std::move(reply->proto), std::move(reply->payload)));
+  connection.send(make_frame(response, std::move(reply->proto), std::move(reply->payload)));
 }
 
 Task<Result<Reply>> RpcServer::dispatch(Frame frame, std::string peer_name) {
@@ -155,12 +215,13 @@ Task<Result<Reply>> RpcServer::dispatch(Frame frame, std::string peer_name) {
     co_return error(StatusCode::kUnimplemented, "no handler for message type {}",
                     frame.header.message_type);
   }
-  Request request{frame.header.message_type,
-                  std::move(frame.proto),
-                  std::move(frame.payload),
-                  MapEpoch(frame.header.map_epoch),
-                  Deadline::after(std::chrono::milliseconds(frame.header.timeout_ms), *options_.clock),
-                  std::move(peer_name)};
+  Request request{
+      frame.header.message_type,
+      std::move(frame.proto),
+      std::move(frame.payload),
+      MapEpoch(frame.header.map_epoch),
+      Deadline::after(std::chrono::milliseconds(frame.header.timeout_ms), *options_.clock),
+      std::move(peer_name)};
   co_return co_await handler->second(std::move(request));
 }
 
@@ -185,8 +246,8 @@ Task<Result<Reply>> RpcServer::ping(Request request) {
 
 Task<void> RpcServer::shutdown(Deadline deadline) {
   stopping_ = true;
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  if (listener_) listener_->close();
+  if (accept_backoff_ != nullptr) accept_backoff_->cancel();
   const Clock& clock = *options_.clock;
   while (in_flight_ > 0 && !deadline.expired()) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
@@ -194,19 +255,14 @@ Task<void> RpcServer::shutdown(Deadline deadline) {
   if (in_flight_ > 0) {
     TESS_LOG_WARN("rpc: shutdown deadline passed with {} requests in flight", in_flight_);
   }
-  // Let the last replies leave before the sockets close.
-  auto unsent = [this] {
-    size_t bytes = 0;
-    for (const auto& connection : connections_) bytes += connection->queued_bytes();
-    return bytes;
-  };
-  while (unsent() > 0 && !deadline.expired()) {
+  // Let the last replies leave before the connections close.
+  while (queued_reply_bytes() > 0 && !deadline.expired()) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
   }
-  for (const auto& connection : connections_) {
-    connection->close(Status(StatusCode::kUnavailable, "server shut down"));
+  for (const auto& session : sessions_) {
+    session->connection->close(Status(StatusCode::kUnavailable, "server shut down"));
   }
-  // Readers and handlers refer to this server: wait until every one has returned.
+  // Readers, watchdogs and handlers refer to this server: wait until every one has returned.
   while (running_tasks_ > 0) {
     (void)co_await clock.sleep_for(std::chrono::milliseconds(1));
   }

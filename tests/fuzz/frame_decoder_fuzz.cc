@@ -18,7 +18,9 @@ namespace {
 using tessera::rpc::FrameDecoder;
 using tessera::rpc::FrameLimits;
 
-constexpr FrameLimits kLimits{.max_proto_bytes = 64 * 1024, .max_payload_bytes = 1 << 20};
+// A small allocate-ahead limit so that payload growth (frame.h) is explored as well.
+constexpr FrameLimits kLimits{
+    .max_proto_bytes = 64 * 1024, .max_payload_bytes = 1 << 20, .max_allocated_ahead_bytes = 4096};
 
 void check_frame(const tessera::rpc::Frame& frame) {
   TESS_ASSERT(frame.proto.size() == frame.header.proto_bytes, "proto length mismatch");
@@ -40,7 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* stream = data + 1;
   size_t remaining = size - 1;
   FrameDecoder decoder(kLimits, /*staging_bytes=*/256);
+  size_t fed = 0;
   while (true) {
+    // A frame's memory grows with the bytes that arrived, whatever its header declares.
+    TESS_ASSERT(decoder.allocated_bytes() <= 256 + 64 + kLimits.max_allocated_ahead_bytes + 4 * fed,
+                "decoder holds {} bytes after {} arrived", decoder.allocated_bytes(), fed);
     while (true) {
       auto next = decoder.next();
       if (!next.ok()) {
@@ -60,5 +66,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     decoder.commit(n);
     stream += n;
     remaining -= n;
+    fed += n;
   }
 }
