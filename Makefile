@@ -4,12 +4,13 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 SOURCES = $(shell git ls-files 'src/*.h' 'src/*.cc' 'bench/*.h' 'bench/*.cc' 'tests/*.h' 'tests/*.cc')
 
-.PHONY: help deps build release test demo bench fuzz fuzz-build fuzz-smoke format lint banned-calls clean
+.PHONY: help deps build release test demo bench sim fuzz fuzz-build fuzz-smoke format lint banned-calls clean
 
 help:
 	@echo "make demo    install what is missing, build, start a local cluster and show it"
 	@echo "make test    install, build (debug: ASan + UBSan), fuzz briefly, run every test"
 	@echo "make bench   build (release) and run the benchmarks"
+	@echo "make sim     run SEEDS (default 1000) new seeds of every simulation workload"
 	@echo "make fuzz    run the fuzz targets for FUZZ_SECONDS (default 20; try 600)"
 	@echo "make format  reformat the sources with clang-format"
 	@echo "make lint    check clang-format and clang-tidy (both must be clean)"
@@ -31,6 +32,12 @@ test: build fuzz-smoke
 
 demo: release
 	@scripts/demo
+
+# New seeds each time (the first one from the clock); a failing seed prints its replay command.
+SEEDS ?= 1000
+sim: build
+	@./build/debug/src/sim/tess-sim --workload all --seeds $(SEEDS) --first-seed $$(date +%s) \
+	    --coverage
 
 bench: release
 	@./build/release/bench/rpc_bench
