@@ -45,6 +45,9 @@ class Workload {
   virtual Task<Status> run() = 0;
   // Checked after every step; keep it cheap. Non-OK ends the run as a failure.
   virtual Status check_invariants() = 0;
+  // Called once after the run, whatever its outcome, before the process exits: remove files.
+  // Tasks may still be suspended; touch nothing they use.
+  virtual void on_exit() {}
 };
 
 struct SimulationOutcome {

@@ -47,6 +47,7 @@ int run_one(const WorkloadSpec& spec, uint64_t seed, const Options& options, boo
   Simulation& simulation = *simulation_ptr;
   Workload* workload = spec.make(simulation).release();
   SimulationOutcome outcome = simulation.run(*workload);
+  workload->on_exit();
   double simulated_s = std::chrono::duration<double>(outcome.simulated_time).count();
   for (const auto& [name, count] : simulation.fault_points().coverage()) {
     fmt::print("cover {} {}\n", name, count);
