@@ -26,8 +26,9 @@ ChunkIndex::ChunkIndex(std::unique_ptr<rocksdb::DB> db, uint64_t durable_seq)
 
 ChunkIndex::~ChunkIndex() = default;
 
-Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path) {
+Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path, rocksdb::Env* env) {
   rocksdb::Options options;
+  if (env != nullptr) options.env = env;
   options.create_if_missing = true;
   options.max_open_files = 256;
   options.keep_log_file_num = 4;
@@ -47,8 +48,10 @@ Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path) {
   return std::unique_ptr<ChunkIndex>(new ChunkIndex(std::move(db), durable_seq));
 }
 
-Status ChunkIndex::destroy(const std::string& path) {
-  return from_rocksdb(rocksdb::DestroyDB(path, rocksdb::Options()), "destroy " + path);
+Status ChunkIndex::destroy(const std::string& path, rocksdb::Env* env) {
+  rocksdb::Options options;
+  if (env != nullptr) options.env = env;
+  return from_rocksdb(rocksdb::DestroyDB(path, options), "destroy " + path);
 }
 
 Result<std::string> ChunkIndex::drive_identity() const {

@@ -17,17 +17,21 @@
 
 namespace rocksdb {
 class DB;
-}
+class Env;
+}  // namespace rocksdb
 
 namespace tessera {
 
 class ChunkIndex {
  public:
   // Opens the index at `path` (a directory), creating it if missing. kIoError with RocksDB's
-  // reason if it cannot be opened (another process holds it, or it is damaged).
-  static Result<std::unique_ptr<ChunkIndex>> open(const std::string& path);
+  // reason if it cannot be opened (another process holds it, or it is damaged). `env`: the Env
+  // RocksDB does its file I/O through (a FaultInjectionFs's in tests and the simulator); nullptr
+  // for the default. It must outlive the index.
+  static Result<std::unique_ptr<ChunkIndex>> open(const std::string& path,
+                                                  rocksdb::Env* env = nullptr);
   // Deletes the index at `path` and everything in it (a forced reformat).
-  static Status destroy(const std::string& path);
+  static Status destroy(const std::string& path, rocksdb::Env* env = nullptr);
   ~ChunkIndex();
   ChunkIndex(const ChunkIndex&) = delete;
   ChunkIndex& operator=(const ChunkIndex&) = delete;

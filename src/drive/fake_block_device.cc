@@ -36,6 +36,7 @@ Task<Status> FakeBlockDevice::write(uint64_t offset, std::span<const std::byte> 
     Block& block = unflushed_[(offset + done) / kBlockSize];
     std::memcpy(block.data(), data.data() + done, kBlockSize);
   }
+  if (after_mutation_) after_mutation_();
   co_return Status();
 }
 
@@ -46,6 +47,7 @@ Task<Status> FakeBlockDevice::flush() {
   }
   unflushed_.clear();
   ++flushes_;
+  if (after_mutation_) after_mutation_();
   co_return Status();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -23,8 +24,11 @@ class FakeBlockDevice final : public BlockDevice {
   Task<Status> write(uint64_t offset, std::span<const std::byte> data) override;
   Task<Status> flush() override;
 
-  // The next `count` operations fail with kIoError and change nothing.
+  // The next `count` operations fail with kIoError and change nothing (0: none fail).
   void fail_next(int count) { failures_left_ = count; }
+  // Called after every successful write and flush (for tests that stop a process at an exact
+  // step: the hook can make every later operation fail).
+  void set_after_mutation(std::function<void()> hook) { after_mutation_ = std::move(hook); }
   // Power loss: unflushed blocks are lost, except that each survives with probability
   // `keep_probability` (chosen by `seed`), as a torn multi-block write would leave them.
   void crash(double keep_probability = 0, uint64_t seed = 0);
@@ -40,6 +44,7 @@ class FakeBlockDevice final : public BlockDevice {
   std::map<uint64_t, Block> unflushed_;  // By block index.
   int failures_left_ = 0;
   uint64_t flushes_ = 0;
+  std::function<void()> after_mutation_;
 };
 
 }  // namespace tessera
