@@ -26,9 +26,11 @@ ChunkIndex::ChunkIndex(std::unique_ptr<rocksdb::DB> db, uint64_t durable_seq)
 
 ChunkIndex::~ChunkIndex() = default;
 
-Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path, rocksdb::Env* env) {
+Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path,
+                                                     ChunkIndexOptions index_options) {
   rocksdb::Options options;
-  if (env != nullptr) options.env = env;
+  if (index_options.env != nullptr) options.env = index_options.env;
+  options.disable_auto_compactions = !index_options.compact_in_background;
   options.create_if_missing = true;
   options.max_open_files = 256;
   options.keep_log_file_num = 4;

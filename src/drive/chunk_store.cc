@@ -66,9 +66,9 @@ struct LoadedIndex {
   std::vector<ChunkRecord> records;
 };
 
-Result<LoadedIndex> load_index(const std::string& path, rocksdb::Env* env) {
+Result<LoadedIndex> load_index(const std::string& path, ChunkIndexOptions options) {
   LoadedIndex loaded;
-  TESS_ASSIGN_OR_RETURN(loaded.index, ChunkIndex::open(path, env));
+  TESS_ASSIGN_OR_RETURN(loaded.index, ChunkIndex::open(path, options));
   TESS_ASSIGN_OR_RETURN(loaded.identity, loaded.index->drive_identity());
   std::vector<ChunkRecord>* records = &loaded.records;
   TESS_RETURN_IF_ERROR(loaded.index->load([records](ChunkRecord record) {
@@ -78,16 +78,16 @@ Result<LoadedIndex> load_index(const std::string& path, rocksdb::Env* env) {
   return loaded;
 }
 
-auto load_index_work(std::string path, rocksdb::Env* env) {
-  return [path = std::move(path), env] { return load_index(path, env); };
+auto load_index_work(std::string path, ChunkIndexOptions options) {
+  return [path = std::move(path), options] { return load_index(path, options); };
 }
 
 // An index may be destroyed by a format only if it belongs to no drive or to the drive being
 // reformatted (`reformatted`: the identity of the superblock on the device, empty if none): with
 // --index-dir, a wrong path must not wipe another drive's index.
-Status check_index_replaceable(const std::string& path, rocksdb::Env* env,
+Status check_index_replaceable(const std::string& path, ChunkIndexOptions options,
                                const std::string& reformatted) {
-  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, env));
+  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, options));
   TESS_ASSIGN_OR_RETURN(std::string owner, index->drive_identity());
   if (!owner.empty() && owner != reformatted) {
     return error(StatusCode::kFailedPrecondition,
@@ -98,22 +98,28 @@ Status check_index_replaceable(const std::string& path, rocksdb::Env* env,
   return Status();
 }
 
-auto check_index_replaceable_work(std::string path, rocksdb::Env* env, std::string reformatted) {
-  return [path = std::move(path), env, reformatted = std::move(reformatted)] {
-    return check_index_replaceable(path, env, reformatted);
+auto check_index_replaceable_work(std::string path, ChunkIndexOptions options,
+                                  std::string reformatted) {
+  return [path = std::move(path), options, reformatted = std::move(reformatted)] {
+    return check_index_replaceable(path, options, reformatted);
   };
 }
 
-Status create_index(const std::string& path, rocksdb::Env* env, const std::string& identity) {
-  TESS_RETURN_IF_ERROR(ChunkIndex::destroy(path, env));
-  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, env));
+Status create_index(const std::string& path, ChunkIndexOptions options,
+                    const std::string& identity) {
+  TESS_RETURN_IF_ERROR(ChunkIndex::destroy(path, options.env));
+  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, options));
   return index->set_drive_identity(identity);
 }
 
-auto create_index_work(std::string path, rocksdb::Env* env, std::string identity) {
-  return [path = std::move(path), env, identity = std::move(identity)] {
-    return create_index(path, env, identity);
+auto create_index_work(std::string path, ChunkIndexOptions options, std::string identity) {
+  return [path = std::move(path), options, identity = std::move(identity)] {
+    return create_index(path, options, identity);
   };
+}
+
+ChunkIndexOptions index_options(const ChunkStoreOptions& options) {
+  return ChunkIndexOptions{options.index_env, !options.inline_index};
 }
 
 std::unique_ptr<boost::asio::thread_pool> make_index_thread(const ChunkStoreOptions& options) {
@@ -202,13 +208,13 @@ Task<Result<Superblock>> ChunkStore::format(BlockDevice& device, std::string ind
   std::unique_ptr<boost::asio::thread_pool> index_thread = make_index_thread(options);
   TESS_CO_RETURN_IF_ERROR(co_await on_index_thread(
       index_thread.get(),
-      check_index_replaceable_work(index_path, options.index_env, std::move(reformatted))));
+      check_index_replaceable_work(index_path, index_options(options), std::move(reformatted))));
   TESS_CO_ASSIGN_OR_RETURN(
       Superblock superblock,
       co_await format_drive(device, cluster_id, drive_id, created_unix_ms, force));
   TESS_CO_RETURN_IF_ERROR(co_await on_index_thread(
       index_thread.get(),
-      create_index_work(std::move(index_path), options.index_env, identity_of(superblock))));
+      create_index_work(std::move(index_path), index_options(options), identity_of(superblock))));
   co_return superblock;
 }
 
@@ -220,7 +226,8 @@ Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::open(Executor executor, Bl
   std::unique_ptr<boost::asio::thread_pool> index_thread = make_index_thread(options);
   TESS_CO_ASSIGN_OR_RETURN(
       LoadedIndex loaded,
-      co_await on_index_thread(index_thread.get(), load_index_work(index_path, options.index_env)));
+      co_await on_index_thread(index_thread.get(),
+                               load_index_work(index_path, index_options(options))));
   if (loaded.identity != identity_of(superblock)) {
     co_return error(StatusCode::kFailedPrecondition,
                     "chunk index {} belongs to {}, not to this drive ({}); reformat the drive "

@@ -69,8 +69,9 @@ struct ChunkStoreOptions {
   // Every wait of the store (scrub pacing, pauses between passes, close()) runs on this clock.
   const Clock* clock = &RealClock::instance();
   // The simulator's mode: index work runs inline on the executor (blocking it) instead of on the
-  // store's own thread, so that a run has one thread and replays exactly. Not for production:
-  // a synced RocksDB write would stall every drive of the loop.
+  // store's own thread, and RocksDB compacts nothing in the background, so that a run has one
+  // thread and replays exactly. Not for production: a synced RocksDB write would stall every
+  // drive of the loop.
   bool inline_index = false;
   // The Env RocksDB does its file I/O through (FaultInjectionFs::env() in tests and the
   // simulator); nullptr: the default. Must outlive the store.
@@ -162,6 +163,9 @@ class ChunkStore {
   DriveId drive_id() const { return superblock_.drive_id; }
   // Chunks dropped at open because they were committed but not durable and did not survive.
   uint64_t dropped_at_open() const { return dropped_at_open_; }
+  // The first failed index commit, after which the store takes no changes until reopened; OK if
+  // none failed.
+  const Status& failure() const { return failure_; }
 
   // Called on the store's executor for every newly found corrupt block (reads and scrub).
   void set_corruption_listener(std::function<void(const CorruptBlock&)> listener) {

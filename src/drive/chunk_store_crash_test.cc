@@ -45,7 +45,7 @@ bool same(const Buffer& a, const Buffer& b) {
 // A drive whose device and index die together after a given number of steps.
 struct Machine {
   FakeBlockDevice device{kDriveBytes};
-  FaultInjectionFs fs;
+  FaultInjectionFs fs{rocksdb::FileSystem::Default(), /*sync_to_disk=*/false};
   TempDir dir;
   std::string index_path = dir.file("index");
   ChunkStoreOptions options;
@@ -209,7 +209,7 @@ TEST(FaultInjectionFsTest, DropsWhatWasNotSynced) {
   ChunkRecord synced{chunk(1), Extent{kDataStartBlock, 2}, 1, {7}};
   ChunkRecord unsynced{chunk(2), Extent{kDataStartBlock + 2, 2}, 2, {8}};
   {
-    auto index = ChunkIndex::open(path, fs.env());
+    auto index = ChunkIndex::open(path, {.env = fs.env()});
     ASSERT_OK(index);
     ASSERT_OK((*index)->commit({{synced}, {}}, /*sync=*/true, 1));
     ASSERT_OK((*index)->commit({{unsynced}, {}}, /*sync=*/false, 1));
@@ -219,7 +219,7 @@ TEST(FaultInjectionFsTest, DropsWhatWasNotSynced) {
   }
   fs.simulate_power_loss();
   fs.set_active(true);
-  auto index = ChunkIndex::open(path, fs.env());
+  auto index = ChunkIndex::open(path, {.env = fs.env()});
   ASSERT_OK(index);
   std::vector<ChunkId> ids;
   ASSERT_OK((*index)->load([&ids](ChunkRecord record) {

@@ -1,6 +1,7 @@
 #include "drive/fault_injection_fs.h"
 
 #include <filesystem>
+#include <random>
 #include <string_view>
 #include <utility>
 
@@ -64,7 +65,8 @@ class FaultInjectionFs::File final : public rocksdb::FSWritableFileOwnerWrapper 
                          rocksdb::IODebugContext* debug) override {
     rocksdb::IOStatus allowed = fs_->before_sync(name_);
     if (!allowed.ok()) return allowed;
-    rocksdb::IOStatus done = FSWritableFileOwnerWrapper::Sync(options, debug);
+    rocksdb::IOStatus done = fs_->sync_to_disk_ ? FSWritableFileOwnerWrapper::Sync(options, debug)
+                                                : rocksdb::IOStatus::OK();
     if (done.ok()) fs_->sync_done(name_);
     return done;
   }
@@ -72,7 +74,8 @@ class FaultInjectionFs::File final : public rocksdb::FSWritableFileOwnerWrapper 
                           rocksdb::IODebugContext* debug) override {
     rocksdb::IOStatus allowed = fs_->before_sync(name_);
     if (!allowed.ok()) return allowed;
-    rocksdb::IOStatus done = FSWritableFileOwnerWrapper::Fsync(options, debug);
+    rocksdb::IOStatus done = fs_->sync_to_disk_ ? FSWritableFileOwnerWrapper::Fsync(options, debug)
+                                                : rocksdb::IOStatus::OK();
     if (done.ok()) fs_->sync_done(name_);
     return done;
   }
@@ -106,7 +109,8 @@ class FaultInjectionFs::Directory final : public rocksdb::FSDirectoryWrapper {
                           rocksdb::IODebugContext* debug) override {
     rocksdb::IOStatus allowed = fs_->before_directory_sync();
     if (!allowed.ok()) return allowed;
-    rocksdb::IOStatus done = FSDirectoryWrapper::Fsync(options, debug);
+    rocksdb::IOStatus done =
+        fs_->sync_to_disk_ ? FSDirectoryWrapper::Fsync(options, debug) : rocksdb::IOStatus::OK();
     if (done.ok()) fs_->directory_synced(name_);
     return done;
   }
@@ -115,7 +119,9 @@ class FaultInjectionFs::Directory final : public rocksdb::FSDirectoryWrapper {
                                         const rocksdb::DirFsyncOptions& dir_options) override {
     rocksdb::IOStatus allowed = fs_->before_directory_sync();
     if (!allowed.ok()) return allowed;
-    rocksdb::IOStatus done = FSDirectoryWrapper::FsyncWithDirOptions(options, debug, dir_options);
+    rocksdb::IOStatus done =
+        fs_->sync_to_disk_ ? FSDirectoryWrapper::FsyncWithDirOptions(options, debug, dir_options)
+                           : rocksdb::IOStatus::OK();
     if (done.ok()) fs_->directory_synced(name_);
     return done;
   }
@@ -125,8 +131,8 @@ class FaultInjectionFs::Directory final : public rocksdb::FSDirectoryWrapper {
   std::string name_;
 };
 
-FaultInjectionFs::FaultInjectionFs(std::shared_ptr<rocksdb::FileSystem> base)
-    : FileSystemWrapper(base) {
+FaultInjectionFs::FaultInjectionFs(std::shared_ptr<rocksdb::FileSystem> base, bool sync_to_disk)
+    : FileSystemWrapper(base), sync_to_disk_(sync_to_disk) {
   // The Env shares this file system without owning it: it dies first (see the destructor).
   env_ = rocksdb::NewCompositeEnv(
       std::shared_ptr<rocksdb::FileSystem>(this, [](rocksdb::FileSystem*) {}));
@@ -396,23 +402,33 @@ rocksdb::IOStatus FaultInjectionFs::Truncate(const std::string& name, size_t siz
   return truncated;
 }
 
-void FaultInjectionFs::simulate_power_loss() {
+void FaultInjectionFs::simulate_power_loss(double keep_unsynced_probability, uint64_t seed) {
   std::map<std::string, FileState> files;
   {
     std::lock_guard lock(mutex_);
     files.swap(files_);
   }
+  std::mt19937_64 random(seed);
+  std::bernoulli_distribution keep(keep_unsynced_probability);
   rocksdb::IOOptions options;
   for (const auto& [name, state] : files) {
-    // The default POSIX file system does not implement Truncate: go to the files directly
-    // when the base does not.
-    std::error_code ignored;
-    if (!state.entry_synced) {
+    bool unsynced = !state.entry_synced || state.synced_bytes < state.size_bytes;
+    if (!unsynced) continue;
+    uint64_t size_bytes = state.synced_bytes;
+    if (keep_unsynced_probability > 0 && keep(random)) {
+      size_bytes += random() % (state.size_bytes - state.synced_bytes + 1);
+    } else if (!state.entry_synced) {
+      // The default POSIX file system does not implement Truncate (nor, in some builds, report
+      // deletes the same way): go to the files directly when the base fails.
+      std::error_code ignored;
       if (!target()->DeleteFile(name, options, nullptr).ok())
         std::filesystem::remove(name, ignored);
-    } else if (state.synced_bytes < state.size_bytes) {
-      if (!target()->Truncate(name, state.synced_bytes, options, nullptr).ok()) {
-        std::filesystem::resize_file(name, state.synced_bytes, ignored);
+      continue;
+    }
+    if (size_bytes < state.size_bytes) {
+      std::error_code ignored;
+      if (!target()->Truncate(name, size_bytes, options, nullptr).ok()) {
+        std::filesystem::resize_file(name, size_bytes, ignored);
       }
     }
   }

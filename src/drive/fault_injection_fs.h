@@ -37,19 +37,25 @@ namespace tessera {
 
 class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
  public:
+  // `sync_to_disk` false: Sync, Fsync and directory fsyncs are recorded but not passed to `base`,
+  // for tests and simulations in which only simulated power losses happen (a real fsync costs
+  // milliseconds, and a simulation makes thousands).
   explicit FaultInjectionFs(
-      std::shared_ptr<rocksdb::FileSystem> base = rocksdb::FileSystem::Default());
+      std::shared_ptr<rocksdb::FileSystem> base = rocksdb::FileSystem::Default(),
+      bool sync_to_disk = true);
   ~FaultInjectionFs() override;
 
   // The Env to give RocksDB (rocksdb::Options::env): the default Env with this file system.
   // Owned by this object; valid while it lives.
   rocksdb::Env* env() { return env_.get(); }
 
-  // Drops everything not synced: files are truncated to their synced size and files whose
-  // directory was not fsynced since they were created are deleted. Afterwards every remaining
-  // file counts as synced. REQUIRES: no database is open on the files (close it first; with
-  // set_active(false) its closing writes nothing).
-  void simulate_power_loss();
+  // Drops what was not synced: files are truncated to their synced size and files whose
+  // directory was not fsynced since they were created are deleted. With keep_unsynced_probability
+  // p > 0, each file instead keeps, with probability p, a random part of its unsynced tail (the
+  // kernel had written it back; a log's last record may be torn), chosen by `seed`. Afterwards
+  // every remaining file counts as synced. REQUIRES: no database is open on the files (close it
+  // first; with set_active(false) its closing writes nothing).
+  void simulate_power_loss(double keep_unsynced_probability = 0, uint64_t seed = 0);
 
   // The next `count` appends (or syncs) fail and change nothing.
   void fail_next_appends(int count);
@@ -118,6 +124,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
   void count_mutation(const std::string& name);
 
   std::unique_ptr<rocksdb::Env> env_;
+  const bool sync_to_disk_;
   mutable std::mutex mutex_;                // Guards everything below. A leaf lock.
   std::map<std::string, FileState> files_;  // By full path.
   int failing_appends_ = 0;

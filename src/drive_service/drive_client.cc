@@ -13,8 +13,10 @@ DriveClient::DriveClient(Executor executor, std::string host, uint16_t port,
       rpc_(std::move(executor), std::move(host), port, rpc_options(options_)) {}
 
 rpc::ClientOptions DriveClient::rpc_options(const DriveClientOptions& options) {
-  rpc::ClientOptions rpc = options.rpc;
+  rpc::ClientOptions rpc;
   rpc.clock = options.clock;
+  rpc.connect_timeout = options.connect_timeout;
+  rpc.max_in_flight_calls = options.max_in_flight_calls;
   return rpc;
 }
 

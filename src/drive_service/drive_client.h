@@ -21,13 +21,16 @@
 
 namespace tessera {
 
+// Plain values only: clients are often built inside coroutines, where GCC 12 mishandles
+// temporaries that own memory (a default-constructed std::string was freed from the coroutine
+// frame under ASan).
 struct DriveClientOptions {
   // Every timeout and wait of the client (and of its RpcClient) runs on this clock.
   const Clock* clock = &RealClock::instance();
   // The longest a call may take when the caller's deadline is later (or never).
   std::chrono::milliseconds timeout{10'000};
-  // Options of the RPC connection; its clock is replaced by `clock`.
-  rpc::ClientOptions rpc;
+  std::chrono::milliseconds connect_timeout{2'000};
+  size_t max_in_flight_calls = 256;
 };
 
 class DriveClient {
