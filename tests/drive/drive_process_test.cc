@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -60,22 +61,25 @@ class Tessd {
   }
 
   std::string drive_path() const { return dir_.file("drive0"); }
+  std::string file(const std::string& name) const { return dir_.file(name); }
   std::string log() const { return read_file(dir_.file("tessd.log")); }
   uint16_t port() const { return port_; }
 
   // Starts tessd and waits until it serves; false (with the log) if it exits or never serves.
   ::testing::AssertionResult start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> drives = {"--drive=" + drive_path(), "--format",
+                                       "--create-bytes=" + std::to_string(drive_bytes_)};
+    drives.insert(drives.end(), extra.begin(), extra.end());
+    return start_with(drives);
+  }
+  // Starts tessd with only `argv_tail` after the listen, cluster and port options.
+  ::testing::AssertionResult start_with(std::vector<std::string> argv_tail) {
     std::string port_file = dir_.file("port");
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {TESSD_PATH,
-                                     "--listen=127.0.0.1:0",
+    std::vector<std::string> argv = {TESSD_PATH, "--listen=127.0.0.1:0",
                                      std::string("--cluster-id=") + kClusterId,
-                                     "--drive=" + drive_path(),
-                                     "--format",
-                                     "--create-bytes=" + std::to_string(drive_bytes_),
-                                     "--port-file=" + port_file,
-                                     "--log-level=warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+                                     "--port-file=" + port_file, "--log-level=warn"};
+    argv.insert(argv.end(), argv_tail.begin(), argv_tail.end());
     auto started = ChildProcess::start(argv, dir_.file("tessd.log"));
     if (!started.ok()) return ::testing::AssertionFailure() << started.status().to_string();
     process_ = std::move(*started);
@@ -342,6 +346,52 @@ TEST(DriveProcessTest, RefusesBlankAndForeignDrives) {
   EXPECT_EQ(tessd.run_expecting_failure({"--cluster-id=ffffffff-0000-4000-8000-000000000002"}), 1);
   EXPECT_NE(tessd.log().find(kClusterId), std::string::npos) << tessd.log();
   EXPECT_EQ(tessd.run_expecting_failure({"--cluster-id=not-a-uuid"}), 2);
+}
+
+Task<void> write_one(uint16_t port, DriveId drive, ChunkId id) {
+  DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
+  CO_ASSERT_OK(co_await client.write(Deadline::never(), drive, id, pattern(id, 2)));
+}
+
+Task<void> read_one(uint16_t port, DriveId drive, ChunkId id) {
+  DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
+  auto read = co_await client.read(Deadline::never(), drive, id);
+  CO_ASSERT_OK(read);
+  EXPECT_TRUE(same(*read, pattern(id, 2)));
+}
+
+// With --index-dir, indexes are named by drive id: reordering the --drive options (which used to
+// hand each drive the other's index) changes nothing.
+TEST(DriveProcessTest, IndexesInAnIndexDirFollowTheirDrivesNotTheirOrder) {
+  Tessd tessd(kSmallDriveBytes);
+  std::string index_dir = tessd.file("indexes");
+  std::filesystem::create_directories(index_dir);
+  std::string a = "--drive=" + tessd.file("a");
+  std::string b = "--drive=" + tessd.file("b");
+  std::string create = "--create-bytes=" + std::to_string(kSmallDriveBytes);
+  ASSERT_TRUE(
+      tessd.start_with({a, b, "--index-dir=" + index_dir, "--format", create, "--no-scrub"}));
+  testing::run_task(write_one(tessd.port(), DriveId(1), chunk(1, 1)));
+  testing::run_task(write_one(tessd.port(), DriveId(2), chunk(2, 2)));
+  EXPECT_EQ(tessd.stop(), 0);
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/drive-1"));
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/drive-2"));
+
+  ASSERT_TRUE(tessd.start_with({b, a, "--index-dir=" + index_dir, "--no-scrub"}));
+  testing::run_task(read_one(tessd.port(), DriveId(1), chunk(1, 1)));
+  testing::run_task(read_one(tessd.port(), DriveId(2), chunk(2, 2)));
+  EXPECT_EQ(tessd.stop(), 0);
+}
+
+// A scrub rate of zero is refused with a clear error (it aborted on an assert): exit code 2, bad
+// options.
+TEST(DriveProcessTest, RefusesAScrubRateOfZero) {
+  Tessd tessd(kSmallDriveBytes);
+  EXPECT_EQ(tessd.run_expecting_failure({std::string("--cluster-id=") + kClusterId, "--format",
+                                         "--create-bytes=" + std::to_string(kSmallDriveBytes),
+                                         "--scrub-mib-per-s=0"}),
+            2);
+  EXPECT_NE(tessd.log().find("scrub rate of 0"), std::string::npos) << tessd.log();
 }
 
 }  // namespace
