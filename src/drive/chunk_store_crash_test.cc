@@ -222,7 +222,7 @@ TEST(FaultInjectionFsTest, DropsWhatWasNotSynced) {
   auto index = ChunkIndex::open(path, {.env = fs.env()});
   ASSERT_OK(index);
   std::vector<ChunkId> ids;
-  ASSERT_OK((*index)->load([&ids](ChunkRecord record) {
+  ASSERT_OK((*index)->load([&ids](const ChunkRecord& record) {
     ids.push_back(record.id);
     return Status();
   }));

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "base/units.h"
 #include "runtime/clock.h"
 #include "runtime/task.h"
 
@@ -26,7 +27,7 @@ namespace tessera {
 
 struct ChunkStoreWorkloadOptions {
   uint32_t steps = 60;
-  uint64_t data_area_bytes = 2 * 1024 * 1024;  // Small, so that the drive fills up at times.
+  uint64_t data_area_bytes = 2 * kMiB;  // Small, so that the drive fills up at times.
   uint32_t max_chunk_blocks = 16;
   // A directory the run may use for its index (a subdirectory per seed, removed at the end).
   std::string directory;

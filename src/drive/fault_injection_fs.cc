@@ -131,7 +131,8 @@ class FaultInjectionFs::Directory final : public rocksdb::FSDirectoryWrapper {
   std::string name_;
 };
 
-FaultInjectionFs::FaultInjectionFs(std::shared_ptr<rocksdb::FileSystem> base, bool sync_to_disk)
+FaultInjectionFs::FaultInjectionFs(const std::shared_ptr<rocksdb::FileSystem>& base,
+                                   bool sync_to_disk)
     : FileSystemWrapper(base), sync_to_disk_(sync_to_disk) {
   // The Env shares this file system without owning it: it dies first (see the destructor).
   env_ = rocksdb::NewCompositeEnv(

@@ -41,7 +41,7 @@ class FaultInjectionFs final : public rocksdb::FileSystemWrapper {
   // for tests and simulations in which only simulated power losses happen (a real fsync costs
   // milliseconds, and a simulation makes thousands).
   explicit FaultInjectionFs(
-      std::shared_ptr<rocksdb::FileSystem> base = rocksdb::FileSystem::Default(),
+      const std::shared_ptr<rocksdb::FileSystem>& base = rocksdb::FileSystem::Default(),
       bool sync_to_disk = true);
   ~FaultInjectionFs() override;
 
