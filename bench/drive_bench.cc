@@ -113,11 +113,11 @@ struct ClientIo {
   DriveClient* client;
   bool durable = true;
   Task<Status> write(ChunkId id, Buffer data) {
-    return client->write(kDrive, id, std::move(data), durable);
+    return client->write(Deadline::never(), kDrive, id, std::move(data), durable);
   }
-  Task<Status> barrier() { return client->barrier(kDrive); }
+  Task<Status> barrier() { return client->barrier(Deadline::never(), kDrive); }
   Task<Result<Buffer>> read(ChunkId id, uint32_t first, uint32_t count) {
-    return client->read(kDrive, id, first, count);
+    return client->read(Deadline::never(), kDrive, id, first, count);
   }
 };
 

@@ -26,7 +26,7 @@ class FaultPoints {
   virtual void cover(std::string_view name) = 0;
   // Whether the deliberate bug `name` is switched on. Only the simulator's own tests switch bugs
   // on, to prove that some seed catches them (a simulator that cannot fail proves nothing).
-  virtual bool mutation(std::string_view name) = 0;
+  virtual bool mutation(std::string_view /*name*/) { return false; }
 };
 
 // Installs `points` (nullptr uninstalls). The caller keeps ownership and uninstalls it before

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -139,6 +141,52 @@ TEST_F(UringBlockDeviceTest, OpenErrorsAreClear) {
   std::string odd = dir_.file("odd");
   ASSERT_EQ(truncate_to(odd, 5000), 0);
   run_task(open_errors(dir_.file("missing"), odd));
+}
+
+// Lets the device's reaper see a failure and end before the device is destroyed.
+Task<void> yield_a_few_times() {
+  auto executor = co_await boost::asio::this_coro::executor;
+  for (int i = 0; i < 10; ++i) co_await boost::asio::post(executor, boost::asio::use_awaitable);
+}
+
+// The kernel may take fewer operations than offered: the rest are offered again; a submission
+// that fails outright fails the operations it did not take, and the device, without a crash.
+Task<void> short_and_failed_submissions(std::string path) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  Buffer data = pattern(2 * kBlockSize, 5);
+  {
+    auto device = UringBlockDevice::open(executor, path, 8);
+    CO_ASSERT_OK(device);
+    int refusals = 3;  // Two EAGAIN, then one submission that takes nothing.
+    (*device)->set_submit_for_testing([&refusals](io_uring* ring) {
+      if (refusals == 0) return io_uring_submit(ring);
+      return --refusals == 0 ? 0 : -EAGAIN;
+    });
+    CO_ASSERT_OK(co_await (*device)->write(0, data.span()));
+    EXPECT_EQ(refusals, 0);
+    Buffer back = Buffer::allocate(data.size());
+    CO_ASSERT_OK(co_await (*device)->read(0, back.span()));
+    EXPECT_TRUE(same(back, data));
+
+    (*device)->set_submit_for_testing([](io_uring*) { return -EBADF; });
+    Status failed = co_await (*device)->write(0, data.span());
+    EXPECT_EQ(failed.code(), StatusCode::kIoError);
+    EXPECT_NE(failed.message().find("io_uring_submit"), std::string_view::npos) << failed;
+    EXPECT_EQ((co_await (*device)->flush()).code(), StatusCode::kIoError) << "the drive is failed";
+    EXPECT_EQ((*device)->in_flight(), 0u);
+    co_await yield_a_few_times();
+  }
+  auto device = UringBlockDevice::open(executor, path, 8);
+  CO_ASSERT_OK(device);
+  (*device)->set_submit_for_testing([](io_uring*) { return 0; });  // Never takes anything.
+  Status stalled = co_await (*device)->flush();
+  EXPECT_EQ(stalled.code(), StatusCode::kIoError);
+  EXPECT_NE(stalled.message().find("took none"), std::string_view::npos) << stalled;
+  co_await yield_a_few_times();
+}
+
+TEST_F(UringBlockDeviceTest, ShortAndFailedSubmissionsFailOperationsNotTheProcess) {
+  run_task(short_and_failed_submissions(path_));
 }
 
 Task<void> crash_scenario(FakeBlockDevice& device) {

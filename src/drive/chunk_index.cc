@@ -26,8 +26,11 @@ ChunkIndex::ChunkIndex(std::unique_ptr<rocksdb::DB> db, uint64_t durable_seq)
 
 ChunkIndex::~ChunkIndex() = default;
 
-Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path) {
+Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path,
+                                                     ChunkIndexOptions index_options) {
   rocksdb::Options options;
+  if (index_options.env != nullptr) options.env = index_options.env;
+  options.disable_auto_compactions = !index_options.compact_in_background;
   options.create_if_missing = true;
   options.max_open_files = 256;
   options.keep_log_file_num = 4;
@@ -57,8 +60,10 @@ Result<std::unique_ptr<ChunkIndex>> ChunkIndex::open(const std::string& path) {
   return std::unique_ptr<ChunkIndex>(new ChunkIndex(std::move(db), durable_seq));
 }
 
-Status ChunkIndex::destroy(const std::string& path) {
-  return from_rocksdb(rocksdb::DestroyDB(path, rocksdb::Options()), "destroy " + path);
+Status ChunkIndex::destroy(const std::string& path, rocksdb::Env* env) {
+  rocksdb::Options options;
+  if (env != nullptr) options.env = env;
+  return from_rocksdb(rocksdb::DestroyDB(path, options), "destroy " + path);
 }
 
 Result<std::string> ChunkIndex::drive_identity() const {

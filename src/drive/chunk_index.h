@@ -17,17 +17,29 @@
 
 namespace rocksdb {
 class DB;
-}
+class Env;
+}  // namespace rocksdb
 
 namespace tessera {
+
+struct ChunkIndexOptions {
+  // The Env RocksDB does its file I/O through (a FaultInjectionFs's in tests and the simulator);
+  // nullptr for the default. It must outlive the index.
+  rocksdb::Env* env = nullptr;
+  // False in simulations: a compaction runs on RocksDB's own thread at times of its own, and one
+  // that fails (a simulated dead process) sleeps a real second before closing can finish. A
+  // simulated index stays small without it.
+  bool compact_in_background = true;
+};
 
 class ChunkIndex {
  public:
   // Opens the index at `path` (a directory), creating it if missing. kIoError with RocksDB's
   // reason if it cannot be opened (another process holds it, or it is damaged).
-  static Result<std::unique_ptr<ChunkIndex>> open(const std::string& path);
+  static Result<std::unique_ptr<ChunkIndex>> open(const std::string& path,
+                                                  ChunkIndexOptions index_options = {});
   // Deletes the index at `path` and everything in it (a forced reformat).
-  static Status destroy(const std::string& path);
+  static Status destroy(const std::string& path, rocksdb::Env* env = nullptr);
   ~ChunkIndex();
   ChunkIndex(const ChunkIndex&) = delete;
   ChunkIndex& operator=(const ChunkIndex&) = delete;

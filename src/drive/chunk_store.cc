@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "base/block_checksums.h"
+#include "base/fault_points.h"
 #include "base/log.h"
 #include "runtime/offload.h"
 
@@ -12,8 +13,8 @@ namespace tessera {
 
 namespace {
 
-constexpr size_t kMaxRememberedCorruptBlocks = 100'000;
-constexpr std::chrono::milliseconds kScrubSleepSlice{100};
+// How long an injected slow index commit (TESS_BUGGIFY) takes, in simulated time.
+constexpr std::chrono::milliseconds kBuggifiedCommitDelay{50};
 
 std::string identity_of(const Superblock& superblock) {
   return fmt::format("{}/drive-{}/created-{}", to_string(superblock.cluster_id),
@@ -43,14 +44,111 @@ std::vector<uint32_t> bad_blocks(std::span<const std::byte> data, std::span<cons
   return bad;
 }
 
-// The index commit that runs on the index thread. Made outside a coroutine (see offload.h).
+// Index work is blocking (RocksDB waits for fsync): it runs on the store's index thread, or inline
+// on the executor when there is none (the simulator). The functions below are made outside
+// coroutines (see offload.h).
+template <typename Function>
+Task<std::invoke_result_t<Function>> on_index_thread(boost::asio::thread_pool* thread,
+                                                     Function function) {
+  if (thread == nullptr) co_return function();
+  co_return co_await offload(*thread, std::move(function));
+}
+
 auto index_commit(ChunkIndex* index, ChunkIndex::Batch batch, bool sync, uint64_t durable_seq) {
   return [index, batch = std::move(batch), sync, durable_seq] {
     return index->commit(batch, sync, durable_seq);
   };
 }
 
+struct LoadedIndex {
+  std::unique_ptr<ChunkIndex> index;
+  std::string identity;
+  std::vector<ChunkRecord> records;
+};
+
+Result<LoadedIndex> load_index(const std::string& path, ChunkIndexOptions options) {
+  LoadedIndex loaded;
+  TESS_ASSIGN_OR_RETURN(loaded.index, ChunkIndex::open(path, options));
+  TESS_ASSIGN_OR_RETURN(loaded.identity, loaded.index->drive_identity());
+  std::vector<ChunkRecord>* records = &loaded.records;
+  TESS_RETURN_IF_ERROR(loaded.index->load([records](ChunkRecord record) {
+    records->push_back(std::move(record));
+    return Status();
+  }));
+  return loaded;
+}
+
+auto load_index_work(std::string path, ChunkIndexOptions options) {
+  return [path = std::move(path), options] { return load_index(path, options); };
+}
+
+// An index may be destroyed by a format only if it belongs to no drive or to the drive being
+// reformatted (`reformatted`: the identity of the superblock on the device, empty if none): with
+// --index-dir, a wrong path must not wipe another drive's index.
+Status check_index_replaceable(const std::string& path, ChunkIndexOptions options,
+                               const std::string& reformatted) {
+  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, options));
+  TESS_ASSIGN_OR_RETURN(std::string owner, index->drive_identity());
+  if (!owner.empty() && owner != reformatted) {
+    return error(StatusCode::kFailedPrecondition,
+                 "chunk index {} belongs to {}, not to the drive being formatted ({}); it is "
+                 "left alone: remove it by hand if that drive is gone",
+                 path, owner, reformatted.empty() ? "a blank drive" : reformatted);
+  }
+  return Status();
+}
+
+auto check_index_replaceable_work(std::string path, ChunkIndexOptions options,
+                                  std::string reformatted) {
+  return [path = std::move(path), options, reformatted = std::move(reformatted)] {
+    return check_index_replaceable(path, options, reformatted);
+  };
+}
+
+Status create_index(const std::string& path, ChunkIndexOptions options,
+                    const std::string& identity) {
+  TESS_RETURN_IF_ERROR(ChunkIndex::destroy(path, options.env));
+  TESS_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(path, options));
+  return index->set_drive_identity(identity);
+}
+
+auto create_index_work(std::string path, ChunkIndexOptions options, std::string identity) {
+  return [path = std::move(path), options, identity = std::move(identity)] {
+    return create_index(path, options, identity);
+  };
+}
+
+ChunkIndexOptions index_options(const ChunkStoreOptions& options) {
+  return ChunkIndexOptions{options.index_env, !options.inline_index};
+}
+
+std::unique_ptr<boost::asio::thread_pool> make_index_thread(const ChunkStoreOptions& options) {
+  if (options.inline_index) return nullptr;
+  return std::make_unique<boost::asio::thread_pool>(1);
+}
+
 }  // namespace
+
+Status check_scrub_options(const ScrubOptions& options) {
+  if (options.bytes_per_second == 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "a scrub rate of 0 bytes/s would never finish a pass: give a positive rate, or "
+                  "turn the scrubber off");
+  }
+  return Status();
+}
+
+Clock::Duration scrub_time_for(uint64_t bytes, uint64_t bytes_per_second) {
+  TESS_ASSERT(bytes_per_second > 0, "scrub rate of zero");
+  // 128 bits: bytes * 10^9 overflows 64 bits past 18 GB, and the quotient fits 64 bits for any
+  // realistic rate; saturate otherwise.
+  __extension__ typedef unsigned __int128 Wide;  // NOLINT(modernize-use-using)
+  Wide nanoseconds = Wide{bytes} * 1'000'000'000U / bytes_per_second;
+  if (nanoseconds > static_cast<Wide>(Clock::Duration::max().count())) {
+    return Clock::Duration::max();
+  }
+  return Clock::Duration(static_cast<Clock::Duration::rep>(nanoseconds));
+}
 
 // A chunk the store holds. Readers keep a reference while they read, so a deleted chunk's extent
 // returns to free space only when the last reader is done with it.
@@ -77,17 +175,23 @@ struct ChunkStore::PendingCommit {
 };
 
 ChunkStore::ChunkStore(Executor executor, BlockDevice& device, Superblock superblock,
-                       std::unique_ptr<ChunkIndex> index)
+                       std::unique_ptr<ChunkIndex> index, ChunkStoreOptions options,
+                       std::unique_ptr<boost::asio::thread_pool> index_thread)
     : executor_(std::move(executor)),
       device_(device),
       superblock_(superblock),
       index_(std::move(index)),
+      options_(options),
+      clock_(*options.clock),
+      index_thread_(std::move(index_thread)),
       allocator_(superblock.data_start_block, superblock.capacity_blocks),
-      last_commit_seq_(index_->durable_seq()) {}
+      last_commit_seq_(index_->durable_seq()),
+      scrub_timer_(executor_),
+      close_timer_(executor_) {}
 
 ChunkStore::~ChunkStore() {
   TESS_ASSERT(!committing_ && !scrubbing_, "chunk store destroyed before close()");
-  index_thread_.join();
+  if (index_thread_) index_thread_->join();
 }
 
 std::string ChunkStore::name(const ChunkId& id) const {
@@ -96,49 +200,60 @@ std::string ChunkStore::name(const ChunkId& id) const {
 
 Task<Result<Superblock>> ChunkStore::format(BlockDevice& device, std::string index_path,
                                             ClusterUuid cluster_id, DriveId drive_id,
-                                            uint64_t created_unix_ms, bool force) {
+                                            uint64_t created_unix_ms, bool force,
+                                            ChunkStoreOptions options) {
+  // Checked before the superblock is written, so that a refused format changes nothing.
+  Result<Superblock> old = co_await read_superblock(device);
+  std::string reformatted = old.ok() ? identity_of(*old) : std::string();
+  std::unique_ptr<boost::asio::thread_pool> index_thread = make_index_thread(options);
+  TESS_CO_RETURN_IF_ERROR(co_await on_index_thread(
+      index_thread.get(),
+      check_index_replaceable_work(index_path, index_options(options), std::move(reformatted))));
   TESS_CO_ASSIGN_OR_RETURN(
       Superblock superblock,
       co_await format_drive(device, cluster_id, drive_id, created_unix_ms, force));
-  TESS_CO_RETURN_IF_ERROR(ChunkIndex::destroy(index_path));
-  TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(index_path));
-  TESS_CO_RETURN_IF_ERROR(index->set_drive_identity(identity_of(superblock)));
+  TESS_CO_RETURN_IF_ERROR(co_await on_index_thread(
+      index_thread.get(),
+      create_index_work(std::move(index_path), index_options(options), identity_of(superblock))));
   co_return superblock;
 }
 
 Task<Result<std::unique_ptr<ChunkStore>>> ChunkStore::open(Executor executor, BlockDevice& device,
                                                            std::string index_path,
-                                                           ClusterUuid cluster_id) {
+                                                           ClusterUuid cluster_id,
+                                                           ChunkStoreOptions options) {
   TESS_CO_ASSIGN_OR_RETURN(Superblock superblock, co_await open_drive(device, cluster_id));
-  TESS_CO_ASSIGN_OR_RETURN(std::unique_ptr<ChunkIndex> index, ChunkIndex::open(index_path));
-  TESS_CO_ASSIGN_OR_RETURN(std::string identity, index->drive_identity());
-  if (identity != identity_of(superblock)) {
+  std::unique_ptr<boost::asio::thread_pool> index_thread = make_index_thread(options);
+  TESS_CO_ASSIGN_OR_RETURN(
+      LoadedIndex loaded,
+      co_await on_index_thread(index_thread.get(),
+                               load_index_work(index_path, index_options(options))));
+  if (loaded.identity != identity_of(superblock)) {
     co_return error(StatusCode::kFailedPrecondition,
                     "chunk index {} belongs to {}, not to this drive ({}); reformat the drive "
                     "to start over",
-                    index_path, identity.empty() ? "no drive" : identity, identity_of(superblock));
+                    index_path, loaded.identity.empty() ? "no drive" : loaded.identity,
+                    identity_of(superblock));
   }
-  std::unique_ptr<ChunkStore> store(
-      new ChunkStore(std::move(executor), device, superblock, std::move(index)));
-  TESS_CO_RETURN_IF_ERROR(co_await store->recover());
+  std::unique_ptr<ChunkStore> store(new ChunkStore(std::move(executor), device, superblock,
+                                                   std::move(loaded.index), options,
+                                                   std::move(index_thread)));
+  TESS_CO_RETURN_IF_ERROR(co_await store->recover(std::move(loaded.records)));
   co_return store;
 }
 
 // Rebuilds memory from the index: every extent reserved (overlaps are corruption), and entries
 // committed after the last durable commit checked against the disk.
-Task<Status> ChunkStore::recover() {
-  std::vector<ChunkRecord> records;
-  TESS_CO_RETURN_IF_ERROR(index_->load([&records](ChunkRecord record) {
-    records.push_back(std::move(record));
-    return Status();
-  }));
+Task<Status> ChunkStore::recover(std::vector<ChunkRecord> records) {
   ChunkIndex::Batch dropped;
+  bool kept_unsynced = false;
   for (ChunkRecord& record : records) {
     TESS_CO_RETURN_IF_ERROR(allocator_.reserve(record.extent));
     last_commit_seq_ = std::max(last_commit_seq_, record.commit_seq);
     if (record.commit_seq > index_->durable_seq()) {
       std::vector<CorruptBlock> bad = co_await verify_on_disk(record);
       if (!bad.empty()) {
+        TESS_COVER("chunk_store.recover_drops_torn_chunk");
         TESS_LOG_WARN(
             "drive {}: dropping chunk {}: committed without a sync and {} of its blocks "
             "did not survive",
@@ -147,13 +262,27 @@ Task<Status> ChunkStore::recover() {
         allocator_.free(record.extent);
         continue;
       }
+      kept_unsynced = true;
     }
     ChunkId id = record.id;
     chunks_.emplace(id, std::make_shared<Entry>(std::move(record), &allocator_));
   }
   dropped_at_open_ = dropped.deletes.size();
+  if (kept_unsynced) {
+    // The verified chunks may have been read from the device's volatile cache (a process crash
+    // does not empty it): flush before the index records them durable, or a power loss could
+    // take bytes that no later open would check again.
+    TESS_COVER("chunk_store.recover_keeps_unsynced_chunks");
+    TESS_CO_RETURN_IF_ERROR(co_await device_.flush());
+  }
   // Everything kept is verified or durable; record that, so the next open need not check again.
-  co_return index_->commit(dropped, /*sync=*/true, last_commit_seq_);
+  co_return co_await run_index_commit(std::move(dropped), /*sync=*/true, last_commit_seq_);
+}
+
+Task<Status> ChunkStore::run_index_commit(ChunkIndex::Batch batch, bool sync,
+                                          uint64_t durable_seq) {
+  co_return co_await on_index_thread(
+      index_thread_.get(), index_commit(index_.get(), std::move(batch), sync, durable_seq));
 }
 
 Task<Status> ChunkStore::write(ChunkId id, Buffer data, ChunkWriteOptions options) {
@@ -259,6 +388,7 @@ Task<Status> ChunkStore::remove(ChunkId id) {
     co_return committed;
   }
   chunks_.erase(found);  // The extent is freed when the last reader lets go.
+  forget_corrupt(id);
   co_return Status();
 }
 
@@ -284,7 +414,7 @@ std::shared_ptr<ChunkStore::PendingCommit> ChunkStore::enqueue_commit(ChunkIndex
 Task<Status> ChunkStore::commit(ChunkIndex::Batch batch, bool sync) {
   TESS_CO_RETURN_IF_ERROR(failure_);
   std::shared_ptr<PendingCommit> pending = enqueue_commit(std::move(batch), sync);
-  while (!pending->done) co_await pending->done_timer.async_wait(use_task);
+  while (!pending->done) co_await clock_.wait(pending->done_timer, Clock::TimePoint::max());
   co_return pending->result;
 }
 
@@ -305,12 +435,15 @@ Task<void> ChunkStore::commit_loop(ChunkStore* self) {
     uint64_t durable_seq = self->last_commit_seq_;
     Status status;
     if (sync) status = co_await self->device_.flush();
-    if (status.ok()) {
-      status =
-          co_await offload(self->index_thread_,
-                           index_commit(self->index_.get(), std::move(merged), sync, durable_seq));
+    if (status.ok() && TESS_BUGGIFY("chunk_store.slow_index_commit")) {
+      (void)co_await self->clock_.sleep_for(kBuggifiedCommitDelay);
     }
+    if (status.ok() && TESS_BUGGIFY("chunk_store.index_commit_fails")) {
+      status = Status(StatusCode::kIoError, "injected index commit failure");
+    }
+    if (status.ok()) status = co_await self->run_index_commit(std::move(merged), sync, durable_seq);
     if (!status.ok() && self->failure_.ok()) {
+      TESS_COVER("chunk_store.index_commit_failed");
       // Memory may now hold what the index does not: refuse every change from here on.
       TESS_LOG_ERROR("drive {}: index commit failed, the drive stops taking changes: {}",
                      self->drive_id(), status);
@@ -324,6 +457,11 @@ Task<void> ChunkStore::commit_loop(ChunkStore* self) {
     }
   }
   self->committing_ = false;
+  self->loop_ended();
+}
+
+void ChunkStore::loop_ended() {
+  if (closing_) close_timer_.cancel();
 }
 
 std::vector<ChunkInfo> ChunkStore::list(BucketId bucket, std::optional<ChunkId> start_after,
@@ -351,20 +489,38 @@ ChunkStoreStats ChunkStore::stats() const {
   stats.used_bytes = stats.capacity_bytes - stats.free_bytes;
   stats.chunk_count = chunks_.size();
   stats.corrupt_blocks_found = corrupt_found_.size();
+  stats.corrupt_blocks_unreported = corrupt_unreported_;
   stats.scrub_passes = scrub_passes_;
   stats.scrubbed_bytes = scrubbed_bytes_;
   return stats;
 }
 
 void ChunkStore::report_corrupt(const CorruptBlock& block) {
-  if (corrupt_found_.size() >= kMaxRememberedCorruptBlocks) corrupt_found_.clear();
-  if (!corrupt_found_.emplace(block.chunk, block.block).second) return;
+  std::pair<ChunkId, uint32_t> key(block.chunk, block.block);
+  if (corrupt_found_.contains(key)) return;
+  if (corrupt_found_.size() >= options_.max_tracked_corrupt_blocks) {
+    // Forgetting reported blocks would report them again on every pass; a drive with this many
+    // bad blocks is replaced as a whole, so the ones beyond are counted, not reported.
+    if (corrupt_unreported_++ == 0) {
+      TESS_LOG_WARN(
+          "drive {}: {} corrupt blocks found, as many as it tracks; further ones are counted "
+          "but not reported: fail the drive and rebuild it",
+          superblock_.drive_id, corrupt_found_.size());
+    }
+    return;
+  }
+  corrupt_found_.insert(key);
   if (block.block == CorruptBlock::kHeaderBlock) {
     TESS_LOG_WARN("{}: corrupt header", name(block.chunk));
   } else {
     TESS_LOG_WARN("{}: corrupt block {}", name(block.chunk), block.block);
   }
   if (corruption_listener_) corruption_listener_(block);
+}
+
+void ChunkStore::forget_corrupt(const ChunkId& id) {
+  corrupt_found_.erase(corrupt_found_.lower_bound({id, 0}),
+                       corrupt_found_.upper_bound({id, UINT32_MAX}));
 }
 
 // Reads a chunk's whole extent and checks its header and every data block.
@@ -389,10 +545,11 @@ Task<std::vector<CorruptBlock>> ChunkStore::verify_on_disk(const ChunkRecord& re
 }
 
 Task<ScrubReport> ChunkStore::scrub_pass(ScrubOptions options) {
-  TESS_ASSERT(options.bytes_per_second > 0, "scrub rate of zero");
+  TESS_ASSERT(check_scrub_options(options).ok(), "scrub rate of zero");
   ScrubReport report;
-  auto started = std::chrono::steady_clock::now();
+  Clock::TimePoint started = clock_.now();
   boost::asio::steady_timer pace(executor_);
+  pace_timers_.insert(&pace);  // So that close() can end the pause.
   std::optional<ChunkId> next;
   while (!closing_) {
     auto it = next ? chunks_.upper_bound(*next) : chunks_.begin();
@@ -406,24 +563,23 @@ Task<ScrubReport> ChunkStore::scrub_pass(ScrubOptions options) {
     ++report.chunks;
     report.bytes += entry->record.extent.block_count * kBlockSize;
     scrubbed_bytes_ += entry->record.extent.block_count * kBlockSize;
-    // Sleep until the bytes read so far fit the rate.
-    auto due =
-        started + std::chrono::microseconds(report.bytes * 1'000'000 / options.bytes_per_second);
-    // In slices, so that close() does not wait for a long pause.
-    while (!closing_ && due > std::chrono::steady_clock::now()) {
-      pace.expires_at(std::min(due, std::chrono::steady_clock::now() + kScrubSleepSlice));
-      co_await pace.async_wait(use_task);
-    }
+    // Pause until the bytes read so far fit the rate.
+    Clock::Duration offset = scrub_time_for(report.bytes, options.bytes_per_second);
+    Clock::TimePoint due =
+        offset >= Clock::TimePoint::max() - started ? Clock::TimePoint::max() : started + offset;
+    if (!closing_ && due > clock_.now()) co_await clock_.wait(pace, due);
   }
+  pace_timers_.erase(&pace);
   if (!closing_) ++scrub_passes_;
   co_return report;
 }
 
-void ChunkStore::start_scrubber(ScrubOptions options) {
+Status ChunkStore::start_scrubber(ScrubOptions options) {
   TESS_ASSERT(!scrubbing_, "scrubber started twice");
+  TESS_RETURN_IF_ERROR(check_scrub_options(options));
   scrubbing_ = true;
-  scrub_timer_ = std::make_unique<boost::asio::steady_timer>(executor_);
   spawn_detached(executor_, scrub_loop(this, options), "scrubber");
+  return Status();
 }
 
 Task<void> ChunkStore::scrub_loop(ChunkStore* self, ScrubOptions options) {
@@ -432,20 +588,17 @@ Task<void> ChunkStore::scrub_loop(ChunkStore* self, ScrubOptions options) {
     TESS_LOG_INFO("drive {}: scrub pass: {} chunks, {} bytes, {} corrupt blocks", self->drive_id(),
                   report.chunks, report.bytes, report.corrupt.size());
     if (self->closing_) break;
-    self->scrub_timer_->expires_after(options.pass_interval);
-    co_await self->scrub_timer_->async_wait(use_task);
+    co_await self->clock_.wait(self->scrub_timer_, self->clock_.after(options.pass_interval));
   }
   self->scrubbing_ = false;
+  self->loop_ended();
 }
 
 Task<void> ChunkStore::close() {
   closing_ = true;
-  if (scrub_timer_) scrub_timer_->cancel();
-  boost::asio::steady_timer wait(executor_);
-  while (scrubbing_ || committing_) {
-    wait.expires_after(std::chrono::milliseconds(1));
-    co_await wait.async_wait(use_task);
-  }
+  scrub_timer_.cancel();
+  for (boost::asio::steady_timer* pace : pace_timers_) pace->cancel();
+  while (scrubbing_ || committing_) co_await clock_.wait(close_timer_, Clock::TimePoint::max());
 }
 
 }  // namespace tessera

@@ -9,6 +9,7 @@
 
 #include "base/block_checksums.h"
 #include "drive/fake_block_device.h"
+#include "runtime/simulated_run.h"
 #include "testing/testing.h"
 
 namespace tessera {
@@ -48,16 +49,17 @@ struct Drive {
   FakeBlockDevice device{kDriveBytes};
   TempDir dir;
   std::string index_path = dir.file("index");
+  ChunkStoreOptions options;
 
   Task<Result<std::unique_ptr<ChunkStore>>> format_and_open() {
     auto formatted =
-        co_await ChunkStore::format(device, index_path, kCluster, DriveId(3), 1000, false);
+        co_await ChunkStore::format(device, index_path, kCluster, DriveId(3), 1000, false, options);
     if (!formatted.ok()) co_return formatted.status();
     co_return co_await open();
   }
   Task<Result<std::unique_ptr<ChunkStore>>> open() {
     co_return co_await ChunkStore::open(co_await boost::asio::this_coro::executor, device,
-                                        index_path, kCluster);
+                                        index_path, kCluster, options);
   }
 };
 
@@ -177,12 +179,7 @@ Task<void> survives_reopen_and_refuses_foreign_index() {
   co_await (*reopened)->close();
   reopened->reset();
 
-  // The same index with a reformatted drive (another drive id) is refused.
-  CO_ASSERT_OK(co_await format_drive(drive.device, kCluster, DriveId(4), 2000, /*force=*/true));
-  auto foreign = co_await drive.open();
-  EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(mentions(foreign.status(), "drive-3")) << foreign.status();
-  // A forced format through the store starts over with an empty index.
+  // A forced format of the same drive destroys its own index and starts over.
   auto fresh = co_await ChunkStore::format(drive.device, drive.index_path, kCluster, DriveId(4),
                                            3000, /*force=*/true);
   CO_ASSERT_OK(fresh);
@@ -190,7 +187,31 @@ Task<void> survives_reopen_and_refuses_foreign_index() {
   CO_ASSERT_OK(opened);
   EXPECT_EQ((*opened)->stats().chunk_count, 0u);
   EXPECT_EQ((*opened)->stats().used_bytes, 0u);
+  CO_ASSERT_OK(co_await (*opened)->write(chunk(4, 1), pattern(chunk(4, 1), 2)));
   co_await (*opened)->close();
+  opened->reset();
+
+  // The same index with a drive reformatted behind its back (another drive id) is refused...
+  CO_ASSERT_OK(co_await format_drive(drive.device, kCluster, DriveId(5), 4000, /*force=*/true));
+  auto foreign = co_await drive.open();
+  EXPECT_EQ(foreign.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(mentions(foreign.status(), "drive-4")) << foreign.status();
+  // ... and a format of that drive leaves drive 4's index alone (--index-dir pointing at the
+  // wrong directory must not wipe another drive's chunks).
+  auto wipe = co_await ChunkStore::format(drive.device, drive.index_path, kCluster, DriveId(5),
+                                          5000, /*force=*/true);
+  EXPECT_EQ(wipe.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(mentions(wipe.status(), "belongs to")) << wipe.status();
+  Superblock unchanged = *(co_await read_superblock(drive.device));
+  EXPECT_EQ(unchanged.created_unix_ms, 4000u) << "a refused format writes nothing";
+  auto index = ChunkIndex::open(drive.index_path);
+  CO_ASSERT_OK(index);
+  size_t kept = 0;
+  CO_ASSERT_OK((*index)->load([&kept](const ChunkRecord&) {
+    ++kept;
+    return Status();
+  }));
+  EXPECT_EQ(kept, 1u);
 }
 
 TEST(ChunkStoreTest, SurvivesReopenAndRefusesAForeignIndex) {
@@ -263,23 +284,70 @@ Task<void> reports_corruption() {
 
 TEST(ChunkStoreTest, ReportsCorruptionOnReadAndScrub) { run_task(reports_corruption()); }
 
-Task<void> scrub_respects_its_rate() {
+// The rate is kept on the store's clock: on a FakeClock the pass takes exactly the simulated
+// time its bytes need, and no real time passes.
+Task<void> scrub_respects_its_rate(FakeClock* clock) {
   Drive drive;
+  drive.options.clock = clock;
+  drive.options.inline_index = true;
   auto opened = co_await drive.format_and_open();
   CO_ASSERT_OK(opened);
   for (uint32_t stripe = 0; stripe < 8; ++stripe) {
     CO_ASSERT_OK(co_await (*opened)->write(chunk(1, stripe), pattern(chunk(1, stripe), 63)));
   }
-  auto started = std::chrono::steady_clock::now();
+  Clock::TimePoint started = clock->now();
   ScrubReport report = co_await (*opened)->scrub_pass(ScrubOptions{.bytes_per_second = 8 * kMiB});
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EXPECT_EQ(report.bytes, 2 * kMiB);
-  EXPECT_GE(seconds, 0.24) << "2 MiB at 8 MiB/s takes at least 0.25 s";
+  EXPECT_EQ(clock->now() - started, std::chrono::milliseconds(250))
+      << "2 MiB at 8 MiB/s takes 0.25 s";
   co_await (*opened)->close();
 }
 
-TEST(ChunkStoreTest, ScrubRespectsItsRate) { run_task(scrub_respects_its_rate()); }
+TEST(ChunkStoreTest, ScrubRespectsItsRate) {
+  boost::asio::io_context context;
+  FakeClock clock;
+  run_simulated(context, clock, scrub_respects_its_rate(&clock));
+}
+
+// The background scrubber pauses between passes on the store's clock, and close() ends a pause
+// at once.
+Task<void> scrubber_passes_on_its_clock(FakeClock* clock) {
+  Drive drive;
+  drive.options.clock = clock;
+  drive.options.inline_index = true;
+  auto opened = co_await drive.format_and_open();
+  CO_ASSERT_OK(opened);
+  ChunkStore& store = **opened;
+  CO_ASSERT_OK(co_await store.write(chunk(1, 1), pattern(chunk(1, 1), 3)));
+  EXPECT_EQ(store.start_scrubber(ScrubOptions{.bytes_per_second = 0}).code(),
+            StatusCode::kInvalidArgument);
+  CO_ASSERT_OK(store.start_scrubber(
+      ScrubOptions{.bytes_per_second = 1 * kMiB, .pass_interval = std::chrono::hours(1)}));
+  Clock::TimePoint started = clock->now();
+  CO_ASSERT_OK(co_await clock->sleep_for(std::chrono::minutes(150)));
+  EXPECT_EQ(store.stats().scrub_passes, 3u) << "passes at 0 h, 1 h and 2 h";
+  co_await store.close();
+  EXPECT_EQ(clock->now() - started, std::chrono::minutes(150)) << "close() waits for no pause";
+}
+
+TEST(ChunkStoreTest, ScrubberPassesOnItsClockAndCloseEndsItsPause) {
+  boost::asio::io_context context;
+  FakeClock clock;
+  run_simulated(context, clock, scrubber_passes_on_its_clock(&clock));
+}
+
+TEST(ChunkStoreTest, ScrubRateArithmeticDoesNotOverflow) {
+  EXPECT_EQ(check_scrub_options(ScrubOptions{.bytes_per_second = 0}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_OK(check_scrub_options(ScrubOptions{.bytes_per_second = 1}));
+  EXPECT_EQ(scrub_time_for(2 * kMiB, 8 * kMiB), std::chrono::milliseconds(250));
+  // 20 TB in one pass at 64 MiB/s: bytes * 10^6 overflowed 64 bits before.
+  uint64_t bytes = 20'000'000'000'000;
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(scrub_time_for(bytes, 64 * kMiB)),
+            std::chrono::seconds(bytes / (64 * kMiB)));
+  EXPECT_EQ(scrub_time_for(UINT64_MAX, 1), Clock::Duration::max());
+  EXPECT_EQ(scrub_time_for(UINT64_MAX, UINT64_MAX), std::chrono::seconds(1));
+}
 
 Task<void> full_drive() {
   Drive drive;
@@ -311,6 +379,79 @@ Task<void> full_drive() {
 }
 
 TEST(ChunkStoreTest, AFullDriveSaysNoSpaceAndCorruptsNothing) { run_task(full_drive()); }
+
+// A non-durable chunk read back after a process crash (its bytes still in the device's volatile
+// cache) is recorded durable by recovery: the device must be flushed first, or a later power loss
+// takes bytes that the index calls durable and never checks again.
+Task<void> recovery_flushes_before_declaring_durable() {
+  Drive drive;
+  {
+    auto opened = co_await drive.format_and_open();
+    CO_ASSERT_OK(opened);
+    CO_ASSERT_OK(
+        co_await (*opened)->write(chunk(1, 1), pattern(chunk(1, 1), 5), {.durable = false}));
+    co_await (*opened)->close();  // Its index entry is committed, unsynced; nothing is flushed.
+  }
+  CO_ASSERT_TRUE(drive.device.unflushed_blocks() > 0);
+  {
+    auto reopened = co_await drive.open();  // Process crash and restart: nothing was lost.
+    CO_ASSERT_OK(reopened);
+    CO_ASSERT_OK(co_await (*reopened)->read_all(chunk(1, 1)));
+    co_await (*reopened)->close();
+  }
+  drive.device.crash();  // Then the power goes.
+  auto after = co_await drive.open();
+  CO_ASSERT_OK(after);
+  auto read = co_await (*after)->read_all(chunk(1, 1));
+  if ((*after)->find(chunk(1, 1))) {
+    CO_ASSERT_OK(read);
+    EXPECT_TRUE(same(*read, pattern(chunk(1, 1), 5)));
+  }
+  co_await (*after)->close();
+}
+
+TEST(ChunkStoreTest, RecoveryFlushesTheDeviceBeforeDeclaringChunksDurable) {
+  run_task(recovery_flushes_before_declaring_durable());
+}
+
+// The corrupt-block set is bounded without reporting a block twice: beyond the bound, blocks are
+// counted, not reported; removing a chunk forgets its blocks and makes room.
+Task<void> bounds_corrupt_blocks() {
+  Drive drive;
+  drive.options.max_tracked_corrupt_blocks = 2;
+  auto opened = co_await drive.format_and_open();
+  CO_ASSERT_OK(opened);
+  ChunkStore& store = **opened;
+  std::vector<CorruptBlock> reported;
+  store.set_corruption_listener([&reported](const CorruptBlock& bad) { reported.push_back(bad); });
+  for (uint32_t stripe = 0; stripe < 3; ++stripe) {
+    CO_ASSERT_OK(co_await store.write(chunk(6, stripe), pattern(chunk(6, stripe), 2)));
+  }
+  // Corrupt data block 0 of each chunk (header block, then 2 data blocks per chunk).
+  for (uint64_t stripe = 0; stripe < 3; ++stripe) {
+    uint64_t block = kDataStartBlock + stripe * 3 + 1;
+    Buffer raw = Buffer::allocate(kBlockSize);
+    CO_ASSERT_OK(co_await drive.device.read(block * kBlockSize, raw.span()));
+    raw.data()[7] ^= std::byte{1};
+    CO_ASSERT_OK(co_await drive.device.write(block * kBlockSize, raw.span()));
+  }
+  for (int pass = 0; pass < 3; ++pass) {
+    ScrubReport report = co_await store.scrub_pass(ScrubOptions{.bytes_per_second = 1 * kGiB});
+    EXPECT_EQ(report.corrupt.size(), 3u);
+  }
+  EXPECT_EQ(reported.size(), 2u) << "each remembered block is reported once, the third never";
+  EXPECT_EQ(store.stats().corrupt_blocks_found, 2u);
+  EXPECT_EQ(store.stats().corrupt_blocks_unreported, 3u) << "one per pass";
+  CO_ASSERT_OK(co_await store.remove(chunk(6, 0)));
+  (void)co_await store.scrub_pass(ScrubOptions{.bytes_per_second = 1 * kGiB});
+  CO_ASSERT_TRUE(reported.size() == 3);
+  EXPECT_EQ(reported[2].chunk, chunk(6, 2)) << "room again once a chunk is removed";
+  co_await store.close();
+}
+
+TEST(ChunkStoreTest, BoundsTheCorruptBlockSetWithoutReportingTwice) {
+  run_task(bounds_corrupt_blocks());
+}
 
 // A seeded run of random writes (durable or not), removes, barriers and crashes, checked against a
 // model of what was acknowledged.

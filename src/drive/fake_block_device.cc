@@ -5,7 +5,7 @@
 
 namespace tessera {
 
-FakeBlockDevice::FakeBlockDevice(uint64_t capacity_bytes) : durable_(capacity_bytes) {
+FakeBlockDevice::FakeBlockDevice(uint64_t capacity_bytes) : capacity_bytes_(capacity_bytes) {
   TESS_ASSERT(capacity_bytes > 0 && capacity_bytes % kBlockSize == 0, "fake device of {} bytes",
               capacity_bytes);
 }
@@ -22,9 +22,14 @@ Task<Status> FakeBlockDevice::read(uint64_t offset, std::span<std::byte> out) {
   for (size_t done = 0; done < out.size(); done += kBlockSize) {
     uint64_t block = (offset + done) / kBlockSize;
     auto pending = unflushed_.find(block);
-    const std::byte* source =
-        pending != unflushed_.end() ? pending->second.data() : durable_.data() + offset + done;
-    std::memcpy(out.data() + done, source, kBlockSize);
+    auto durable = durable_.find(block);
+    if (pending != unflushed_.end()) {
+      std::memcpy(out.data() + done, pending->second.data(), kBlockSize);
+    } else if (durable != durable_.end()) {
+      std::memcpy(out.data() + done, durable->second.data(), kBlockSize);
+    } else {
+      std::memset(out.data() + done, 0, kBlockSize);
+    }
   }
   co_return Status();
 }
@@ -36,16 +41,16 @@ Task<Status> FakeBlockDevice::write(uint64_t offset, std::span<const std::byte> 
     Block& block = unflushed_[(offset + done) / kBlockSize];
     std::memcpy(block.data(), data.data() + done, kBlockSize);
   }
+  if (after_mutation_) after_mutation_();
   co_return Status();
 }
 
 Task<Status> FakeBlockDevice::flush() {
   TESS_CO_RETURN_IF_ERROR(take_failure());
-  for (const auto& [index, block] : unflushed_) {
-    std::memcpy(durable_.data() + index * kBlockSize, block.data(), kBlockSize);
-  }
+  for (const auto& [index, block] : unflushed_) durable_[index] = block;
   unflushed_.clear();
   ++flushes_;
+  if (after_mutation_) after_mutation_();
   co_return Status();
 }
 
@@ -53,7 +58,7 @@ void FakeBlockDevice::crash(double keep_probability, uint64_t seed) {
   std::mt19937_64 random(seed);
   std::bernoulli_distribution keep(keep_probability);
   for (const auto& [index, block] : unflushed_) {
-    if (keep(random)) std::memcpy(durable_.data() + index * kBlockSize, block.data(), kBlockSize);
+    if (keep(random)) durable_[index] = block;
   }
   unflushed_.clear();
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -18,13 +19,16 @@ class FakeBlockDevice final : public BlockDevice {
   // REQUIRES: capacity_bytes is a positive multiple of 4 KiB.
   explicit FakeBlockDevice(uint64_t capacity_bytes);
 
-  uint64_t capacity_bytes() const override { return durable_.size(); }
+  uint64_t capacity_bytes() const override { return capacity_bytes_; }
   Task<Status> read(uint64_t offset, std::span<std::byte> out) override;
   Task<Status> write(uint64_t offset, std::span<const std::byte> data) override;
   Task<Status> flush() override;
 
-  // The next `count` operations fail with kIoError and change nothing.
+  // The next `count` operations fail with kIoError and change nothing (0: none fail).
   void fail_next(int count) { failures_left_ = count; }
+  // Called after every successful write and flush (for tests that stop a process at an exact
+  // step: the hook can make every later operation fail).
+  void set_after_mutation(std::function<void()> hook) { after_mutation_ = std::move(hook); }
   // Power loss: unflushed blocks are lost, except that each survives with probability
   // `keep_probability` (chosen by `seed`), as a torn multi-block write would leave them.
   void crash(double keep_probability = 0, uint64_t seed = 0);
@@ -36,10 +40,14 @@ class FakeBlockDevice final : public BlockDevice {
   using Block = std::array<std::byte, kBlockSize>;
   Status take_failure();
 
-  std::vector<std::byte> durable_;
-  std::map<uint64_t, Block> unflushed_;  // By block index.
+  // Sparse, by block index: a block never written reads as zeros. (The simulator makes thousands
+  // of drives with 64 MiB reserved at the front; zeroing them all cost most of its time.)
+  uint64_t capacity_bytes_;
+  std::map<uint64_t, Block> durable_;
+  std::map<uint64_t, Block> unflushed_;
   int failures_left_ = 0;
   uint64_t flushes_ = 0;
+  std::function<void()> after_mutation_;
 };
 
 }  // namespace tessera

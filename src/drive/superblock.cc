@@ -157,6 +157,23 @@ Task<Result<Superblock>> format_drive(BlockDevice& device, ClusterUuid cluster_i
   co_return superblock;
 }
 
+Status check_layout(const Superblock& superblock, uint64_t device_bytes) {
+  uint64_t device_blocks = device_bytes / kBlockSize;
+  if (superblock.capacity_blocks > device_blocks) {
+    return error(StatusCode::kCorruption,
+                 "superblock of drive {} claims {} blocks but the device has only {} (was it "
+                 "truncated, or copied to a smaller device?)",
+                 superblock.drive_id, superblock.capacity_blocks, device_blocks);
+  }
+  if (superblock.data_start_block < 2 ||
+      superblock.data_start_block >= superblock.capacity_blocks) {
+    return error(StatusCode::kCorruption,
+                 "superblock of drive {} puts the data area at block {} of {}", superblock.drive_id,
+                 superblock.data_start_block, superblock.capacity_blocks);
+  }
+  return Status();
+}
+
 Task<Result<Superblock>> open_drive(BlockDevice& device, ClusterUuid cluster_id) {
   TESS_CO_ASSIGN_OR_RETURN(Superblock superblock, co_await read_superblock(device));
   if (superblock.cluster_id != cluster_id) {
@@ -164,6 +181,7 @@ Task<Result<Superblock>> open_drive(BlockDevice& device, ClusterUuid cluster_id)
                     "drive {} belongs to cluster {}, not to this cluster {}", superblock.drive_id,
                     to_string(superblock.cluster_id), to_string(cluster_id));
   }
+  TESS_CO_RETURN_IF_ERROR(check_layout(superblock, device.capacity_bytes()));
   co_return superblock;
 }
 

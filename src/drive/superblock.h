@@ -55,8 +55,11 @@ Task<Status> write_superblock(BlockDevice& device, const Superblock& superblock)
 // kNoSpace if the device is too small for a data area.
 Task<Result<Superblock>> format_drive(BlockDevice& device, ClusterUuid cluster_id, DriveId drive_id,
                                       uint64_t created_unix_ms, bool force);
-// Reads the superblock and checks that the drive belongs to `cluster_id`: kFailedPrecondition
-// naming both clusters if not.
+// kCorruption if `superblock` does not fit a device of `device_bytes`: more blocks than the
+// device has (a truncated file, a copy to a smaller device), or a data area outside them.
+Status check_layout(const Superblock& superblock, uint64_t device_bytes);
+// Reads the superblock and checks that the drive belongs to `cluster_id` (kFailedPrecondition
+// naming both clusters if not) and fits the device (check_layout).
 Task<Result<Superblock>> open_drive(BlockDevice& device, ClusterUuid cluster_id);
 
 }  // namespace tessera

@@ -144,5 +144,31 @@ Task<void> too_small() {
 
 TEST(SuperblockTest, RefusesADriveTooSmall) { run_task(too_small()); }
 
+// A superblock copied to (or a file truncated to) a smaller device: its chunks would lie past the
+// end, so the drive is refused at open instead of failing reads later.
+Task<void> larger_than_device() {
+  FakeBlockDevice large(kDriveBytes);
+  CO_ASSERT_OK(co_await format_drive(large, kCluster, DriveId(5), 1, false));
+  Buffer blocks = Buffer::allocate(2 * kBlockSize);
+  CO_ASSERT_OK(co_await large.read(0, blocks.span()));
+  FakeBlockDevice small(kDriveBytes - 4 * kMiB);
+  CO_ASSERT_OK(co_await small.write(0, blocks.span()));
+  auto opened = co_await open_drive(small, kCluster);
+  EXPECT_EQ(opened.status().code(), StatusCode::kCorruption);
+  EXPECT_TRUE(mentions(opened.status(), "claims 20480 blocks")) << opened.status();
+  EXPECT_TRUE(mentions(opened.status(), "only 19456")) << opened.status();
+
+  Superblock bad_start = *(co_await read_superblock(large));
+  bad_start.data_start_block = bad_start.capacity_blocks;
+  CO_ASSERT_OK(co_await write_superblock(large, bad_start));
+  auto refused = co_await open_drive(large, kCluster);
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_TRUE(mentions(refused.status(), "data area")) << refused.status();
+  CO_ASSERT_OK(co_await format_drive(small, kCluster, DriveId(6), 1, /*force=*/true));
+  CO_ASSERT_OK(co_await open_drive(small, kCluster));
+}
+
+TEST(SuperblockTest, RefusesASuperblockLargerThanItsDevice) { run_task(larger_than_device()); }
+
 }  // namespace
 }  // namespace tessera

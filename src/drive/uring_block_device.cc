@@ -7,11 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
+#include "base/fault_points.h"
 #include "base/log.h"
 #include "base/units.h"
 
@@ -151,6 +153,7 @@ Task<Status> UringBlockDevice::write_gather(uint64_t offset,
 Task<Status> UringBlockDevice::flush() { co_return co_await submit(IoRequest{Kind::kFlush}); }
 
 Task<Status> UringBlockDevice::submit(IoRequest request) {
+  TESS_CO_RETURN_IF_ERROR(failure_);
   TESS_CO_RETURN_IF_ERROR(co_await slots_.acquire(Deadline::never()));
   SemaphorePermit slot(&slots_);
   // Once the kernel holds the operation it will touch `memory` and `op` whatever the caller
@@ -169,6 +172,7 @@ Task<Status> UringBlockDevice::submit(IoRequest request) {
           boost::asio::use_awaitable);
   co_await boost::asio::this_coro::throw_if_cancelled(throws);
   if (result < 0) {
+    if (!failure_.ok()) co_return failure_;  // Most likely failed by it: say why.
     co_return error(StatusCode::kIoError, "drive {}: {} at offset {}", path_,
                     std::strerror(-result), request.offset);
   }
@@ -180,6 +184,11 @@ Task<Status> UringBlockDevice::submit(IoRequest request) {
 }
 
 void UringBlockDevice::queue(Operation* op, const IoRequest& request) {
+  if (!failure_.ok()) {
+    // Failed while this caller waited for a slot.
+    boost::asio::post(executor_, [op] { op->completion->complete(-EIO); });
+    return;
+  }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   TESS_ASSERT(sqe != nullptr, "io_uring submission queue full with {} in flight", in_flight_);
   auto length = static_cast<unsigned>(request.length);
@@ -199,30 +208,69 @@ void UringBlockDevice::queue(Operation* op, const IoRequest& request) {
   }
   io_uring_sqe_set_data(sqe, op);
   ++in_flight_;
-  ++unsubmitted_;
+  unsubmitted_.push_back(op);
   // Every operation queued in this turn of the loop goes to the kernel in one system call.
-  if (!submit_posted_) {
-    submit_posted_ = true;
-    boost::asio::post(executor_, [this] { submit_queued(); });
-  }
+  post_submit();
   if (!reaping_) {
     reaping_ = true;
     spawn_detached(executor_, reap_loop(this), "io_uring reaper");
   }
 }
 
+void UringBlockDevice::post_submit() {
+  if (submit_posted_) return;
+  submit_posted_ = true;
+  boost::asio::post(executor_, [this] { submit_queued(); });
+}
+
 void UringBlockDevice::submit_queued() {
   submit_posted_ = false;
-  int submitted = io_uring_submit(&ring_);
-  TESS_ASSERT(submitted == static_cast<int>(unsubmitted_), "io_uring_submit on {}: {} of {}: {}",
-              path_, submitted, unsubmitted_, submitted < 0 ? std::strerror(-submitted) : "");
-  unsubmitted_ = 0;
+  if (unsubmitted_.empty() || !failure_.ok()) return;
+  int submitted = submit_for_testing_ ? submit_for_testing_(&ring_) : io_uring_submit(&ring_);
+  bool transient = submitted == -EAGAIN || submitted == -EBUSY || submitted == -EINTR;
+  if (submitted < 0 && !transient) {
+    fail_unsubmitted(submitted, fmt::format("io_uring_submit: {}", std::strerror(-submitted)));
+    return;
+  }
+  size_t taken = std::min(static_cast<size_t>(std::max(submitted, 0)), unsubmitted_.size());
+  unsubmitted_.erase(unsubmitted_.begin(), unsubmitted_.begin() + static_cast<long>(taken));
+  if (unsubmitted_.empty()) {
+    stalled_submits_ = 0;
+    return;
+  }
+  // A short submission: the kernel keeps the rest in the ring and takes them on the next call
+  // (after completions have freed its resources, which the loop reaps meanwhile).
+  TESS_COVER("uring.short_submit");
+  stalled_submits_ = taken > 0 ? 0 : stalled_submits_ + 1;
+  if (stalled_submits_ > kMaxStalledSubmits) {
+    fail_unsubmitted(transient ? submitted : -EAGAIN,
+                     fmt::format("io_uring_submit took none of {} operations {} times in a row",
+                                 unsubmitted_.size(), stalled_submits_));
+    return;
+  }
+  post_submit();
+}
+
+void UringBlockDevice::fail_unsubmitted(int result, std::string why) {
+  TESS_LOG_ERROR("drive {}: {}; failing {} queued operations, the drive takes no more I/O", path_,
+                 why, unsubmitted_.size());
+  failure_ = error(StatusCode::kIoError, "drive {} failed: {}", path_, why);
+  for (Operation* op : unsubmitted_) {
+    --in_flight_;
+    boost::asio::post(executor_, [completion = std::move(op->completion), result] {
+      completion->complete(result);
+    });
+  }
+  unsubmitted_.clear();
+  // Nothing left for the kernel to complete: wake the reaper so that it ends.
+  if (in_flight_ == 0) events_.cancel();
 }
 
 Task<void> UringBlockDevice::reap_loop(UringBlockDevice* self) {
   while (self->in_flight_ > 0) {
     auto [error] = co_await self->events_.async_wait(
         boost::asio::posix::stream_descriptor::wait_read, use_task);
+    if (error == boost::asio::error::operation_aborted && !self->failure_.ok()) break;
     TESS_ASSERT(!error, "waiting on io_uring completions: {}", error.message());
     self->reap();
   }

@@ -45,7 +45,8 @@ Task<Result<DriveService::Admitted>> DriveService::admit(uint32_t drive_id, Dead
                       drive.waiting);
     }
     ++drive.waiting;
-    Status acquired = co_await drive.slots->acquire(deadline);
+    Status acquired =
+        co_await drive.slots->acquire(deadline.capped(options_.max_slot_wait, *options_.clock));
     --drive.waiting;
     TESS_CO_RETURN_IF_ERROR(acquired);
   }

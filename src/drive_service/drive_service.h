@@ -1,9 +1,9 @@
 // DriveService: the chunk stores of one tessd, served over RPC (proto/drive.proto).
 //
 // Each drive admits at most max_in_flight_per_drive operations at once; a request waits for a slot
-// until its deadline (then kDeadlineExceeded) and is refused with kBusy when max_waiting_per_drive
-// already wait. An operation that has started runs to completion even if its caller gave up, so a
-// write is never left half done.
+// until its deadline or for max_slot_wait, whichever is sooner (then kDeadlineExceeded), and is
+// refused with kBusy when max_waiting_per_drive already wait. An operation that has started runs to
+// completion even if its caller gave up, so a write is never left half done.
 //
 // Lives on one executor, the same as its stores and the RPC server. The stores must outlive the
 // server's shutdown().
@@ -17,12 +17,17 @@
 #include "proto/drive.pb.h"
 #include "rpc/server.h"
 #include "runtime/async_semaphore.h"
+#include "runtime/clock.h"
 
 namespace tessera {
 
 struct DriveServiceOptions {
+  // The clock of the service's own limits (max_slot_wait); request deadlines carry their own.
+  const Clock* clock = &RealClock::instance();
   size_t max_in_flight_per_drive = 64;
   size_t max_waiting_per_drive = 1024;
+  // The longest a request waits for a slot, even when its own deadline is later (or never).
+  std::chrono::milliseconds max_slot_wait{30'000};
   uint32_t max_list_chunks = 10'000;
 };
 

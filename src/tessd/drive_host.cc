@@ -43,6 +43,12 @@ Status named(const Status& status, const std::string& path) {
 
 DriveHost::~DriveHost() { TESS_ASSERT(closed_ || drives_.empty(), "DriveHost destroyed open"); }
 
+std::string DriveHost::index_path(const DriveHostOptions& options, const std::string& drive_path,
+                                  DriveId id) {
+  if (options.index_dir.empty()) return drive_path + ".index";
+  return fmt::format("{}/drive-{}", options.index_dir, id);
+}
+
 Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
                                                      const DriveHostOptions& options,
                                                      size_t position, std::string path) {
@@ -53,27 +59,32 @@ Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
   }
   TESS_CO_ASSIGN_OR_RETURN(drive.device,
                            UringBlockDevice::open(executor, drive.path, options.queue_depth));
-  std::string index_path = options.index_dir.empty()
-                               ? drive.path + ".index"
-                               : fmt::format("{}/drive-{}", options.index_dir, position);
   auto superblock = co_await read_superblock(*drive.device);
   bool blank = superblock.status().code() == StatusCode::kNotFound;
+  DriveId id;
   if (options.force_format || (blank && options.format_blank)) {
-    DriveId id(options.first_drive_id + static_cast<uint32_t>(position));
+    id = DriveId(options.first_drive_id + static_cast<uint32_t>(position));
     if (options.allocate_drive_id) {
       TESS_CO_ASSIGN_OR_RETURN(uint32_t allocated, options.allocate_drive_id());
       id = DriveId(allocated);
     }
     TESS_CO_RETURN_IF_ERROR(
-        (co_await ChunkStore::format(*drive.device, index_path, options.cluster_id, id,
-                                     now_unix_ms(), options.force_format))
+        (co_await ChunkStore::format(*drive.device, index_path(options, drive.path, id),
+                                     options.cluster_id, id, now_unix_ms(), options.force_format,
+                                     options.store))
             .status());
     TESS_LOG_INFO("drive {}: formatted as drive {}", drive.path, id);
   } else if (blank) {
     co_return error(StatusCode::kNotFound, "not formatted (start with --format to format it)");
+  } else if (!superblock.ok()) {
+    co_return superblock.status();
+  } else {
+    id = superblock->drive_id;
   }
-  TESS_CO_ASSIGN_OR_RETURN(drive.store, co_await ChunkStore::open(executor, *drive.device,
-                                                                  index_path, options.cluster_id));
+  TESS_CO_ASSIGN_OR_RETURN(
+      drive.store,
+      co_await ChunkStore::open(executor, *drive.device, index_path(options, drive.path, id),
+                                options.cluster_id, options.store));
   if (drive.store->dropped_at_open() > 0) {
     TESS_LOG_WARN("drive {}: {} unsynced chunk(s) did not survive the last crash", drive.path,
                   drive.store->dropped_at_open());
@@ -91,7 +102,7 @@ Status DriveHost::serve(Drive drive) {
                    drive.path, drive.store->drive_id(), other.path);
     }
   }
-  if (options_.scrub_enabled) drive.store->start_scrubber(options_.scrub);
+  if (options_.scrub_enabled) TESS_RETURN_IF_ERROR(drive.store->start_scrubber(options_.scrub));
   service_->add_drive(drive.store.get(), drive.path);
   drives_.push_back(std::move(drive));
   return Status();
@@ -100,6 +111,11 @@ Status DriveHost::serve(Drive drive) {
 Task<Result<std::unique_ptr<DriveHost>>> DriveHost::open(Executor executor,
                                                          DriveHostOptions options,
                                                          DriveService* service) {
+  if (options.scrub_enabled) {
+    TESS_CO_RETURN_IF_ERROR(
+        check_scrub_options(options.scrub)
+            .with_context("scrub options (to run without scrubbing, turn the scrubber off)"));
+  }
   std::unique_ptr<DriveHost> host(new DriveHost(executor, options, service));
   for (size_t position = 0; position < options.drive_paths.size(); ++position) {
     Result<Drive> drive =

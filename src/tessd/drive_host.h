@@ -18,7 +18,8 @@ namespace tessera {
 struct DriveHostOptions {
   ClusterUuid cluster_id{};
   std::vector<std::string> drive_paths;
-  // Where each drive's index lives: "<drive path>.index" if empty, else "<index_dir>/drive-<n>".
+  // Where each drive's index lives: "<drive path>.index" if empty, else
+  // "<index_dir>/drive-<drive id>" (the id from the superblock, or the one a format gives).
   std::string index_dir;
   bool format_blank = false;    // Format drives that hold no superblock.
   bool force_format = false;    // Reformat every drive, whatever it holds (loses its data).
@@ -27,14 +28,19 @@ struct DriveHostOptions {
   std::function<Result<uint32_t>()> allocate_drive_id;
   uint64_t create_bytes = 0;  // Create missing drive files of this size (0: missing is an error).
   uint32_t queue_depth = 64;
-  ScrubOptions scrub;
+  ScrubOptions scrub;  // Refused by open() if check_scrub_options() refuses it and scrub_enabled.
   bool scrub_enabled = true;
+  // Clock, index Env and simulation mode of every chunk store. In production the stores run their
+  // RocksDB work (open, scan, synced writes) on threads of their own, so opening or adding a
+  // drive does not stall the loop that serves the others.
+  ChunkStoreOptions store;
 };
 
 class DriveHost {
  public:
   // Errors name the drive path: device open errors, kNotFound for a blank drive without
   // format_blank, and the store's open errors (other cluster, unknown format, corrupt index).
+  // kInvalidArgument for scrub options check_scrub_options() refuses (a rate of zero).
   static Task<Result<std::unique_ptr<DriveHost>>> open(Executor executor, DriveHostOptions options,
                                                        DriveService* service);
   ~DriveHost();
@@ -63,6 +69,8 @@ class DriveHost {
   };
   DriveHost(Executor executor, DriveHostOptions options, DriveService* service)
       : executor_(std::move(executor)), options_(std::move(options)), service_(service) {}
+  static std::string index_path(const DriveHostOptions& options, const std::string& drive_path,
+                                DriveId id);
   static Task<Result<Drive>> open_drive(Executor executor, const DriveHostOptions& options,
                                         size_t position, std::string path);
   Status serve(Drive drive);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -60,22 +61,25 @@ class Tessd {
   }
 
   std::string drive_path() const { return dir_.file("drive0"); }
+  std::string file(const std::string& name) const { return dir_.file(name); }
   std::string log() const { return read_file(dir_.file("tessd.log")); }
   uint16_t port() const { return port_; }
 
   // Starts tessd and waits until it serves; false (with the log) if it exits or never serves.
   ::testing::AssertionResult start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> drives = {"--drive=" + drive_path(), "--format",
+                                       "--create-bytes=" + std::to_string(drive_bytes_)};
+    drives.insert(drives.end(), extra.begin(), extra.end());
+    return start_with(drives);
+  }
+  // Starts tessd with only `argv_tail` after the listen, cluster and port options.
+  ::testing::AssertionResult start_with(std::vector<std::string> argv_tail) {
     std::string port_file = dir_.file("port");
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {TESSD_PATH,
-                                     "--listen=127.0.0.1:0",
+    std::vector<std::string> argv = {TESSD_PATH, "--listen=127.0.0.1:0",
                                      std::string("--cluster-id=") + kClusterId,
-                                     "--drive=" + drive_path(),
-                                     "--format",
-                                     "--create-bytes=" + std::to_string(drive_bytes_),
-                                     "--port-file=" + port_file,
-                                     "--log-level=warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+                                     "--port-file=" + port_file, "--log-level=warn"};
+    argv.insert(argv.end(), argv_tail.begin(), argv_tail.end());
     auto started = ChildProcess::start(argv, dir_.file("tessd.log"));
     if (!started.ok()) return ::testing::AssertionFailure() << started.status().to_string();
     process_ = std::move(*started);
@@ -139,7 +143,7 @@ Task<void> writer(DriveClient* client, LoadModel* model, uint64_t seed) {
       auto [id, blocks] = *victim;
       model->acked.erase(victim);
       model->in_doubt[id] = blocks;
-      Status removed = co_await client->remove(kDrive, id);
+      Status removed = co_await client->remove(Deadline::never(), kDrive, id);
       if (!removed.ok()) co_return;
       model->in_doubt.erase(id);
       continue;
@@ -147,7 +151,7 @@ Task<void> writer(DriveClient* client, LoadModel* model, uint64_t seed) {
     ChunkId id = chunk(static_cast<uint32_t>(random() % 4), model->next_stripe++);
     uint32_t blocks = 1 + static_cast<uint32_t>(random() % 64);
     model->in_doubt[id] = blocks;
-    Status written = co_await client->write(kDrive, id, pattern(id, blocks));
+    Status written = co_await client->write(Deadline::never(), kDrive, id, pattern(id, blocks));
     if (!written.ok()) co_return;
     model->in_doubt.erase(id);
     model->acked[id] = blocks;
@@ -157,7 +161,7 @@ Task<void> writer(DriveClient* client, LoadModel* model, uint64_t seed) {
 Task<void> load_then_kill(uint16_t port, LoadModel* model, Tessd* tessd, int kill_after_ms,
                           uint64_t seed) {
   Executor executor = co_await boost::asio::this_coro::executor;
-  DriveClient client(executor, "127.0.0.1", port, std::chrono::seconds(5));
+  DriveClient client(executor, "127.0.0.1", port, {.timeout = std::chrono::seconds(5)});
   std::vector<std::future<void>> writers;
   for (uint64_t i = 0; i < 8; ++i) {
     writers.push_back(boost::asio::co_spawn(executor, writer(&client, model, seed * 100 + i),
@@ -178,11 +182,11 @@ Task<void> load_then_kill(uint16_t port, LoadModel* model, Tessd* tessd, int kil
 // intact, nothing else exists, and the space used is exactly that of the chunks listed.
 Task<void> verify_after_restart(uint16_t port, LoadModel* model) {
   Executor executor = co_await boost::asio::this_coro::executor;
-  DriveClient client(executor, "127.0.0.1", port, std::chrono::seconds(10));
+  DriveClient client(executor, "127.0.0.1", port, {.timeout = std::chrono::seconds(10)});
   uint64_t expected_used = 0;
   std::map<ChunkId, uint32_t> present;
   for (uint32_t bucket = 0; bucket < 4; ++bucket) {
-    auto listed = co_await client.list(kDrive, BucketId(bucket));
+    auto listed = co_await client.list(Deadline::never(), kDrive, BucketId(bucket));
     CO_ASSERT_OK(listed);
     for (const proto::ListedChunk& entry : *listed) {
       ChunkId id = chunk(entry.chunk().bucket(), entry.chunk().stripe());
@@ -193,7 +197,7 @@ Task<void> verify_after_restart(uint16_t port, LoadModel* model) {
   }
   for (const auto& [id, blocks] : model->acked) {
     CO_ASSERT_TRUE(present.contains(id));
-    auto read = co_await client.read(kDrive, id);
+    auto read = co_await client.read(Deadline::never(), kDrive, id);
     CO_ASSERT_OK(read);
     EXPECT_TRUE(same(*read, pattern(id, blocks))) << to_string(id);
   }
@@ -201,13 +205,13 @@ Task<void> verify_after_restart(uint16_t port, LoadModel* model) {
     if (model->acked.contains(id)) continue;
     auto doubt = model->in_doubt.find(id);
     CO_ASSERT_TRUE(doubt != model->in_doubt.end());  // Never written: must not exist.
-    auto read = co_await client.read(kDrive, id);
+    auto read = co_await client.read(Deadline::never(), kDrive, id);
     CO_ASSERT_OK(read);
     EXPECT_TRUE(same(*read, pattern(id, blocks)));
     model->acked[id] = blocks;  // It survived; later rounds must keep it.
   }
   model->in_doubt.clear();
-  auto stats = co_await client.stat(kDrive);
+  auto stats = co_await client.stat(Deadline::never(), kDrive);
   CO_ASSERT_OK(stats);
   EXPECT_EQ(stats->used_bytes(), expected_used) << "space accounting must be exact";
   EXPECT_EQ(stats->used_bytes() + stats->free_bytes(), stats->capacity_bytes());
@@ -215,7 +219,7 @@ Task<void> verify_after_restart(uint16_t port, LoadModel* model) {
   // Keep the drive from filling up over many rounds.
   while (model->acked.size() > 400) {
     auto oldest = model->acked.begin();
-    CO_ASSERT_OK(co_await client.remove(kDrive, oldest->first));
+    CO_ASSERT_OK(co_await client.remove(Deadline::never(), kDrive, oldest->first));
     model->acked.erase(oldest);
   }
 }
@@ -255,22 +259,23 @@ void flip_bit(const std::string& path, uint64_t offset) {
 Task<void> write_chunks(uint16_t port, int count, uint32_t blocks) {
   DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
   for (int stripe = 0; stripe < count; ++stripe) {
-    CO_ASSERT_OK(
-        co_await client.write(kDrive, chunk(1, stripe), pattern(chunk(1, stripe), blocks)));
+    CO_ASSERT_OK(co_await client.write(Deadline::never(), kDrive, chunk(1, stripe),
+                                       pattern(chunk(1, stripe), blocks)));
   }
 }
 
 Task<void> expect_bit_rot_found(uint16_t port) {
   DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
-  auto read = co_await client.read(kDrive, chunk(1, 1));
+  auto read = co_await client.read(Deadline::never(), kDrive, chunk(1, 1));
   EXPECT_EQ(read.status().code(), StatusCode::kCorruption);
   EXPECT_NE(read.status().message().find("block 2"), std::string::npos) << read.status();
-  CO_ASSERT_OK(co_await client.read(kDrive, chunk(1, 0)));  // Its neighbour is fine.
+  CO_ASSERT_OK(
+      co_await client.read(Deadline::never(), kDrive, chunk(1, 0)));  // Its neighbour is fine.
   // The scrubber finds the read's block and the one nobody read (chunk 3, block 0).
   Result<proto::DriveStats> stats = error(StatusCode::kInternal, "not read");
   bool found = false;
   for (int attempt = 0; attempt < 200 && !found; ++attempt) {
-    stats = co_await client.stat(kDrive);
+    stats = co_await client.stat(Deadline::never(), kDrive);
     found = stats.ok() && stats->corrupt_blocks_found() >= 2 && stats->scrub_passes() >= 1;
     if (!found) (void)co_await RealClock::instance().sleep_for(std::chrono::milliseconds(100));
   }
@@ -299,20 +304,21 @@ TEST(DriveProcessTest, BitRotIsReportedByReadsAndFoundByScrub) {
 Task<void> fill_drive(uint16_t port, int* written) {
   DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
   Status status;
-  while (
-      (status = co_await client.write(kDrive, chunk(2, *written), pattern(chunk(2, *written), 256)))
-          .ok()) {
+  while ((status = co_await client.write(Deadline::never(), kDrive, chunk(2, *written),
+                                         pattern(chunk(2, *written), 256)))
+             .ok()) {
     ++*written;
   }
   EXPECT_EQ(status.code(), StatusCode::kNoSpace) << status;
   for (int stripe = 0; stripe < *written; ++stripe) {
-    auto read = co_await client.read(kDrive, chunk(2, stripe));
+    auto read = co_await client.read(Deadline::never(), kDrive, chunk(2, stripe));
     CO_ASSERT_OK(read);
     EXPECT_TRUE(same(*read, pattern(chunk(2, stripe), 256)));
   }
-  CO_ASSERT_OK(co_await client.remove(kDrive, chunk(2, 0)));
-  CO_ASSERT_OK(co_await client.write(kDrive, chunk(2, 1000), pattern(chunk(2, 1000), 256)));
-  auto stats = co_await client.stat(kDrive);
+  CO_ASSERT_OK(co_await client.remove(Deadline::never(), kDrive, chunk(2, 0)));
+  CO_ASSERT_OK(co_await client.write(Deadline::never(), kDrive, chunk(2, 1000),
+                                     pattern(chunk(2, 1000), 256)));
+  auto stats = co_await client.stat(Deadline::never(), kDrive);
   CO_ASSERT_OK(stats);
   EXPECT_EQ(stats->chunk_count(), static_cast<uint64_t>(*written));
   EXPECT_EQ(stats->used_bytes(), static_cast<uint64_t>(*written) * 257 * kBlockSize);
@@ -340,6 +346,52 @@ TEST(DriveProcessTest, RefusesBlankAndForeignDrives) {
   EXPECT_EQ(tessd.run_expecting_failure({"--cluster-id=ffffffff-0000-4000-8000-000000000002"}), 1);
   EXPECT_NE(tessd.log().find(kClusterId), std::string::npos) << tessd.log();
   EXPECT_EQ(tessd.run_expecting_failure({"--cluster-id=not-a-uuid"}), 2);
+}
+
+Task<void> write_one(uint16_t port, DriveId drive, ChunkId id) {
+  DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
+  CO_ASSERT_OK(co_await client.write(Deadline::never(), drive, id, pattern(id, 2)));
+}
+
+Task<void> read_one(uint16_t port, DriveId drive, ChunkId id) {
+  DriveClient client(co_await boost::asio::this_coro::executor, "127.0.0.1", port);
+  auto read = co_await client.read(Deadline::never(), drive, id);
+  CO_ASSERT_OK(read);
+  EXPECT_TRUE(same(*read, pattern(id, 2)));
+}
+
+// With --index-dir, indexes are named by drive id: reordering the --drive options (which used to
+// hand each drive the other's index) changes nothing.
+TEST(DriveProcessTest, IndexesInAnIndexDirFollowTheirDrivesNotTheirOrder) {
+  Tessd tessd(kSmallDriveBytes);
+  std::string index_dir = tessd.file("indexes");
+  std::filesystem::create_directories(index_dir);
+  std::string a = "--drive=" + tessd.file("a");
+  std::string b = "--drive=" + tessd.file("b");
+  std::string create = "--create-bytes=" + std::to_string(kSmallDriveBytes);
+  ASSERT_TRUE(
+      tessd.start_with({a, b, "--index-dir=" + index_dir, "--format", create, "--no-scrub"}));
+  testing::run_task(write_one(tessd.port(), DriveId(1), chunk(1, 1)));
+  testing::run_task(write_one(tessd.port(), DriveId(2), chunk(2, 2)));
+  EXPECT_EQ(tessd.stop(), 0);
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/drive-1"));
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/drive-2"));
+
+  ASSERT_TRUE(tessd.start_with({b, a, "--index-dir=" + index_dir, "--no-scrub"}));
+  testing::run_task(read_one(tessd.port(), DriveId(1), chunk(1, 1)));
+  testing::run_task(read_one(tessd.port(), DriveId(2), chunk(2, 2)));
+  EXPECT_EQ(tessd.stop(), 0);
+}
+
+// A scrub rate of zero is refused with a clear error (it aborted on an assert): exit code 2, bad
+// options.
+TEST(DriveProcessTest, RefusesAScrubRateOfZero) {
+  Tessd tessd(kSmallDriveBytes);
+  EXPECT_EQ(tessd.run_expecting_failure({std::string("--cluster-id=") + kClusterId, "--format",
+                                         "--create-bytes=" + std::to_string(kSmallDriveBytes),
+                                         "--scrub-mib-per-s=0"}),
+            2);
+  EXPECT_NE(tessd.log().find("scrub rate of 0"), std::string::npos) << tessd.log();
 }
 
 }  // namespace
