@@ -428,20 +428,24 @@ Task<Result<std::unique_ptr<ByteStream>>> SimNode::connect_from(std::shared_ptr<
   if (!core->has_node(host)) {
     co_return error(StatusCode::kUnavailable, "connect to {}: no route to host", target);
   }
-  // The SYN goes out and the SYN-ACK comes back: one round trip.
-  TimePoint answer_at = clock.now() + core->latency() + core->latency();
-  if (!deadline.is_never() && deadline.at() < answer_at) {
-    (void)co_await clock.sleep_until(deadline.at());
+  // The SYN goes out and the SYN-ACK comes back: one round trip. The caller's deadline may be on
+  // another clock than the network's (a simulated host's drifting clock), so it is honoured
+  // through its own clock and compared as a remaining duration, never as a time point.
+  Clock::Duration round_trip = core->latency() + core->latency();
+  if (deadline.remaining() < round_trip) {
+    (void)co_await deadline.clock().sleep_until(deadline.at());
     co_return error(StatusCode::kDeadlineExceeded, "connect to {} timed out", target);
   }
-  TESS_CO_RETURN_IF_ERROR(co_await clock.sleep_until(answer_at));
+  TESS_CO_RETURN_IF_ERROR(co_await clock.sleep_for(round_trip));
   if (core->cut(from, host) || core->cut(host, from)) {
     // The SYN or its answer is lost; the caller gives up at its deadline or connect_timeout.
     TESS_COVER("rpc.sim.connect_across_cut");
-    TimePoint give_up_at = std::min(deadline.at(), clock.after(core->options().connect_timeout));
-    TESS_CO_RETURN_IF_ERROR(co_await clock.sleep_until(give_up_at));
-    co_return error(deadline.expired() ? StatusCode::kDeadlineExceeded : StatusCode::kUnavailable,
-                    "connect to {} timed out", target);
+    if (deadline.remaining() <= core->options().connect_timeout) {
+      (void)co_await deadline.clock().sleep_until(deadline.at());
+      co_return error(StatusCode::kDeadlineExceeded, "connect to {} timed out", target);
+    }
+    TESS_CO_RETURN_IF_ERROR(co_await clock.sleep_for(core->options().connect_timeout));
+    co_return error(StatusCode::kUnavailable, "connect to {} timed out", target);
   }
   SimListener* listener = core->listener(host, port);
   if (listener == nullptr) {

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "sim/chunk_store_sim_workload.h"
+#include "sim/cluster_workload.h"
 #include "sim/control_plane_workload.h"
 
 namespace tessera::sim {
@@ -12,6 +14,14 @@ constexpr std::array kWorkloads{
                  "5 hosts' control planes on a fake etcd: crashes, quick restarts, stalls, lost "
                  "quorum, lost answers, early lease expiry; one acting leader, restarts noticed",
                  &make_control_plane_workload},
+    WorkloadSpec{"chunk-store",
+                 "one drive's chunk store: durable and non-durable writes, removals, barriers, "
+                 "process crashes and power losses at every commit step",
+                 &make_chunk_store_workload},
+    WorkloadSpec{"cluster",
+                 "5 tessd (control plane and drive role) and 3 clients over the simulated "
+                 "network: kill -9, power loss, partitions, stalls, etcd faults",
+                 &make_cluster_workload},
 };
 }  // namespace
 
