@@ -306,5 +306,37 @@ TEST(SimNetworkTest, RefusedAndUnknownAndPortInUse) {
   world.run(refused_scenario(&world));
 }
 
+// A simulated host's deadline is on its own clock, which reads differently from the network's:
+// the network must compare remaining time, not time points (found by the cluster workload: every
+// connect of a host whose clock ran behind timed out at once).
+Task<void> other_clock_scenario(World* world, FakeClock* behind) {
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto listener = world->network.node("a").listen(executor, "", 80);
+  CO_ASSERT_OK(listener);
+  auto connected = co_await world->network.node("b").connect("a", 80, Deadline::after(1s, *behind));
+  EXPECT_OK(connected);
+  world->network.partition("a", "b");
+  auto start = behind->now();
+  auto across = co_await world->network.node("b").connect("a", 80, Deadline::after(1s, *behind));
+  EXPECT_EQ(across.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(behind->now() - start, 1s);  // It waited for its deadline, on its own clock.
+}
+
+Task<void> advance_behind(World* world, FakeClock* behind) {
+  // The second clock follows the network's, 10 minutes behind it.
+  while (true) {
+    (void)co_await world->clock.sleep_for(1ms);
+    behind->advance(1ms);
+  }
+}
+
+TEST(SimNetworkTest, HonoursADeadlineOnAnotherClock) {
+  World world(29);
+  world.clock.advance(10min);
+  FakeClock behind;
+  boost::asio::co_spawn(world.context, advance_behind(&world, &behind), boost::asio::detached);
+  world.run(other_clock_scenario(&world, &behind));
+}
+
 }  // namespace
 }  // namespace tessera::rpc
