@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -86,8 +87,12 @@ class Tessd {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string text = read_file(port_file);
+      // tessd writes the file whole (rename), so text is either empty or complete.
       if (!text.empty()) {
-        port_ = static_cast<uint16_t>(std::stoul(text));
+        auto parsed = std::from_chars(text.data(), text.data() + text.size(), port_);
+        if (parsed.ec != std::errc()) {
+          return ::testing::AssertionFailure() << "malformed port file: " << text;
+        }
         return ::testing::AssertionSuccess();
       }
       if (exited_early()) return ::testing::AssertionFailure() << "tessd exited:\n" << log();
