@@ -25,8 +25,8 @@ class ChunkStoreSimWorkload final : public Workload {
     ChunkStoreWorkloadOptions options;
     options.directory = directory_;
     std::string trace;
-    Status result = co_await run_chunk_store_workload(&sim_.clock(), sim_.options().seed, options,
-                                                      &trace);
+    Status result =
+        co_await run_chunk_store_workload(&sim_.clock(), sim_.options().seed, options, &trace);
     std::istringstream lines(trace);
     std::string line;
     while (std::getline(lines, line)) sim_.trace().add_line(line);

@@ -5,8 +5,6 @@
 #include <set>
 
 #include "base/block_checksums.h"
-#include "cluster/control_plane.h"
-#include "cluster/fake_config_store.h"
 #include "drive/chunk_store.h"
 #include "drive/fake_block_device.h"
 #include "drive/fault_injection_fs.h"
@@ -14,6 +12,7 @@
 #include "drive_service/drive_service.h"
 #include "rpc/server.h"
 #include "rpc/sim_network.h"
+#include "sim/sim_control_plane.h"
 
 namespace tessera::sim {
 
@@ -117,7 +116,7 @@ class ClusterWorkload final : public Workload {
   bool clients_stop_ = false;
   size_t clients_running_ = 0;
   Status failure_;
-  size_t writes_checked_ = 0;
+  MapWriteChecker map_writes_;
   uint64_t acknowledged_writes_ = 0;
   uint64_t verified_reads_ = 0;
   std::map<std::string, uint64_t> failed_calls_;  // By status code, for the trace.
@@ -125,11 +124,10 @@ class ClusterWorkload final : public Workload {
 
 ClusterWorkload::ClusterWorkload(Simulation& simulation)
     : sim_(simulation),
-      directory_(fmt::format("{}/tess-sim-{}-{}",
-                             std::filesystem::temp_directory_path().string(), getpid(),
-                             simulation.options().seed)),
+      directory_(fmt::format("{}/tess-sim-{}-{}", std::filesystem::temp_directory_path().string(),
+                             getpid(), simulation.options().seed)),
       store_(simulation.clock()),
-      keys_("sim"),
+      keys_(std::string(kSimClusterName)),
       network_(simulation.executor(), simulation.clock(), simulation.random().next()) {
   store_.record_writes(keys_.map_header(), keys_.election());
   std::error_code ignored;
@@ -153,8 +151,8 @@ ClusterWorkload::ClusterWorkload(Simulation& simulation)
       options.network = &client_node;
       options.timeout = milliseconds(kCallBudget);
       options.connect_timeout = 1s;
-      clients_.push_back(std::make_unique<DriveClient>(sim_.executor(), host_name(h), kRpcPort,
-                                                       options));
+      clients_.push_back(
+          std::make_unique<DriveClient>(sim_.executor(), host_name(h), kRpcPort, options));
     }
   }
 }
@@ -174,19 +172,19 @@ ChunkStoreOptions ClusterWorkload::store_options(Host& host) const {
 
 Task<Status> ClusterWorkload::format_drive(size_t index) {
   Host& host = hosts_[index];
-  auto formatted = co_await ChunkStore::format(host.disk.device, host.disk.index_path, kCluster,
-                                               drive_of(index), 1, /*force=*/false,
-                                               store_options(host));
+  auto formatted =
+      co_await ChunkStore::format(host.disk.device, host.disk.index_path, kCluster, drive_of(index),
+                                  1, /*force=*/false, store_options(host));
   co_return formatted.status();
 }
 
 Task<Status> ClusterWorkload::start_process(size_t index) {
   Host& host = hosts_[index];
   auto process = std::make_unique<Process>();
-  TESS_CO_ASSIGN_OR_RETURN(process->store,
-                           co_await ChunkStore::open(sim_.executor(), host.disk.device,
-                                                     host.disk.index_path, kCluster,
-                                                     store_options(host)));
+  TESS_CO_ASSIGN_OR_RETURN(
+      process->store,
+      co_await ChunkStore::open(sim_.executor(), host.disk.device, host.disk.index_path, kCluster,
+                                store_options(host)));
   host.process = std::move(process);
   sim_.trace().add("{} opened its drive: {} chunks ({} dropped at open)", host.name,
                    host.process->store->stats().chunk_count,
@@ -205,33 +203,11 @@ Task<Status> ClusterWorkload::start_process(size_t index) {
   started_process->server = std::make_unique<rpc::RpcServer>(sim_.executor(), server_options);
   started_process->service->register_with(*started_process->server);
   TESS_CO_RETURN_IF_ERROR(started_process->server->start());
-  ControlPlaneOptions options;
-  options.cluster_name = "sim";
-  options.host_name = host.name;
-  options.address = host.name;
-  options.rpc_port = kRpcPort;
-  options.http_port = 7500;
-  options.lease_ttl_seconds = kLeaseTtlSeconds;
-  options.store_timeout = 2s;
-  ControlPlaneEnv env;
-  env.executor = sim_.executor();
-  env.clock = host.clock.get();
-  env.store = &store_.client(host.name);
-  env.seed = sim_.random().next();
-  env.unix_ms = [clock = &sim_.clock()] {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<milliseconds>(clock->now().time_since_epoch()).count());
-  };
-  auto joined = co_await ControlPlane::join(env, options);
-  Status started = joined.ok() ? co_await (*joined)->start() : joined.status();
-  if (!started.ok()) {
-    // etcd is out of reach for this host: the process serves its drive anyway and has no
-    // control plane (as a tessd would keep retrying; here the next restart tries again).
-    sim_.trace().add("{}: no control plane: {}", host.name, started.message());
-    if (joined.ok()) co_await (*joined)->stop(/*revoke_lease=*/false);
-  } else {
-    started_process->control = std::move(*joined);
-  }
+  // Without etcd (out of reach for this host) the process serves its drive anyway, with no
+  // control plane, as a tessd keeps retrying; here the next restart tries again.
+  auto control = co_await start_sim_control_plane(&sim_, &store_, host.name, host.clock.get(),
+                                                  kLeaseTtlSeconds);
+  if (control.ok()) started_process->control = std::move(*control);
   sim_.trace().add("{} serves its drive{}", host.name,
                    started_process->control ? "" : " (without a control plane)");
   co_return Status();
@@ -319,10 +295,9 @@ Task<void> ClusterWorkload::client_write(size_t client, size_t host) {
   uint32_t blocks = static_cast<uint32_t>(sim_.random().between(1, 16));
   bool durable = sim_.random().chance(0.7);
   chunks_[id] = Expected{host, blocks, false, true, false, false};
-  Status written =
-      co_await clients_[client * kHosts + host]->write(Deadline::after(kCallBudget, *client_clock_),
-                                                       drive_of(host), id, pattern(id, blocks),
-                                                       durable);
+  Status written = co_await clients_[client * kHosts + host]->write(
+      Deadline::after(kCallBudget, *client_clock_), drive_of(host), id, pattern(id, blocks),
+      durable);
   if (!written.ok()) {  // It may or may not be there: the model says so already.
     ++failed_calls_[std::string(status_code_name(written.code()))];
     co_return;
@@ -333,7 +308,8 @@ Task<void> ClusterWorkload::client_write(size_t client, size_t host) {
   // A restart may have dropped the entry meanwhile (the chunk was not there yet); the write,
   // acknowledged by the new process, puts it back. A removal started meanwhile keeps its mark:
   // it may have been applied after the write.
-  auto [entry, inserted] = chunks_.try_emplace(id, Expected{host, blocks, false, true, false, false});
+  auto [entry, inserted] =
+      chunks_.try_emplace(id, Expected{host, blocks, false, true, false, false});
   entry->second.durable = durable;
   entry->second.maybe_present = !durable;
 }
@@ -365,8 +341,8 @@ Task<void> ClusterWorkload::client_read(size_t client) {
   // Not found: wrong only if the chunk was acknowledged durable before the read was sent and no
   // removal of it has started since (a restart's check may also have dropped it from the model).
   auto now = chunks_.find(id);
-  bool durable_when_sent = expected.durable && !expected.maybe_present && !expected.removed &&
-                           !expected.removing;
+  bool durable_when_sent =
+      expected.durable && !expected.maybe_present && !expected.removed && !expected.removing;
   bool removal_started = now == chunks_.end() || now->second.removed || now->second.removing;
   if (durable_when_sent && !removal_started) {
     fail(fmt::format("durable chunk {} answered not found", to_string(id)));
@@ -454,8 +430,8 @@ Task<Status> ClusterWorkload::chaos_step() {
     }
     case 5: {  // The host's etcd stalls or fails.
       auto duration = milliseconds(random.between(200, 8000));
-      auto fault = random.chance(0.5) ? FakeConfigStore::Fault::kStall
-                                      : FakeConfigStore::Fault::kFail;
+      auto fault =
+          random.chance(0.5) ? FakeConfigStore::Fault::kStall : FakeConfigStore::Fault::kFail;
       sim_.trace().add("{}: etcd {} for {} ms", host.name,
                        fault == FakeConfigStore::Fault::kStall ? "stalls" : "fails",
                        duration.count());
@@ -494,7 +470,7 @@ Task<Status> ClusterWorkload::heal_and_check() {
   for (const auto& [id, expected] : chunks_) {
     if (!expected.durable || expected.removed || expected.removing) continue;
     auto read = co_await clients_[expected.host]->read(Deadline::after(10s, *client_clock_),
-                                                        drive_of(expected.host), id);
+                                                       drive_of(expected.host), id);
     if (!read.ok() || !same(*read, pattern(id, expected.blocks))) {
       fail(fmt::format("at the end, durable chunk {} on {} does not read back: {}", to_string(id),
                        hosts_[expected.host].name,
@@ -548,17 +524,7 @@ void ClusterWorkload::on_exit() {
 
 Status ClusterWorkload::check_invariants() {
   if (!failure_.ok()) return failure_;
-  const auto& writes = store_.witnessed_writes();
-  for (; writes_checked_ < writes.size(); ++writes_checked_) {
-    const FakeConfigStore::WitnessedWrite& write = writes[writes_checked_];
-    if (write.key != keys_.map_header()) continue;
-    if (!write.witness || write.witness_lease_owner != write.client) {
-      return error(StatusCode::kInternal,
-                   "{} wrote the map at revision {} without holding the election key", write.client,
-                   write.revision);
-    }
-  }
-  return Status();
+  return map_writes_.check_new_writes(store_, sim_.trace());
 }
 
 }  // namespace

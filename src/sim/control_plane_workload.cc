@@ -2,8 +2,7 @@
 
 #include <set>
 
-#include "cluster/control_plane.h"
-#include "cluster/fake_config_store.h"
+#include "sim/sim_control_plane.h"
 
 namespace tessera::sim {
 
@@ -22,7 +21,7 @@ std::string host_name(size_t index) { return fmt::format("host{}", index); }
 class ControlPlaneWorkload final : public Workload {
  public:
   explicit ControlPlaneWorkload(Simulation& simulation)
-      : sim_(simulation), store_(simulation.clock()), keys_("sim") {
+      : sim_(simulation), store_(simulation.clock()), keys_(std::string(kSimClusterName)) {
     store_.record_writes(keys_.map_header(), keys_.election());
     for (size_t i = 0; i < kHosts; ++i) {
       hosts_.push_back(Host{host_name(i), sim_.make_host_clock(50'000), nullptr, 0});
@@ -56,44 +55,15 @@ class ControlPlaneWorkload final : public Workload {
   FakeConfigStore store_;
   ClusterKeys keys_;
   std::vector<Host> hosts_;
-  size_t writes_checked_ = 0;
-  uint64_t last_epoch_ = 0;
+  MapWriteChecker map_writes_;
 };
 
 Task<Status> ControlPlaneWorkload::start_host(size_t index) {
   Host& host = hosts_[index];
-  ControlPlaneOptions options;
-  options.cluster_name = "sim";
-  options.host_name = host.name;
-  options.address = host.name;
-  options.rpc_port = 7400;
-  options.http_port = 7500;
-  options.lease_ttl_seconds = kLeaseTtlSeconds;
-  options.store_timeout = 2s;
-  ControlPlaneEnv env;
-  env.executor = sim_.executor();
-  env.clock = host.clock.get();
-  env.store = &store_.client(host.name);
-  env.seed = sim_.random().next();
-  env.unix_ms = [clock = &sim_.clock()] {
-    return static_cast<uint64_t>(
-        std::chrono::duration_cast<milliseconds>(clock->now().time_since_epoch()).count());
-  };
-  auto joined = co_await ControlPlane::join(env, options);
-  if (!joined.ok()) {
-    sim_.trace().add("{} cannot join: {}", host.name, joined.status().message());
-    co_return joined.status();
-  }
-  Status started = co_await (*joined)->start();
-  if (!started.ok()) {
-    sim_.trace().add("{} cannot start: {}", host.name, started.message());
-    co_await (*joined)->stop(/*revoke_lease=*/false);
-    co_return started;
-  }
-  host.control = std::move(*joined);
+  TESS_CO_ASSIGN_OR_RETURN(
+      host.control, co_await start_sim_control_plane(&sim_, &store_, host.name, host.clock.get(),
+                                                     kLeaseTtlSeconds));
   ++host.starts;
-  sim_.trace().add("{} started, host id {}, incarnation {:x}", host.name, host.control->host_id(),
-                   host.control->incarnation());
   co_return Status();
 }
 
@@ -292,7 +262,8 @@ Task<Status> ControlPlaneWorkload::run() {
   auto chaos_end = sim_.clock().now() + kChaos;
   while (sim_.clock().now() < chaos_end) TESS_CO_RETURN_IF_ERROR(co_await chaos_step());
   Status final_state = co_await settle_and_check();
-  sim_.trace().add("{} map writes checked; last epoch {}", writes_checked_, last_epoch_);
+  sim_.trace().add("{} map writes checked; last epoch {}", map_writes_.writes_checked(),
+                   map_writes_.last_epoch());
   for (Host& host : hosts_) {
     if (host.control) co_await host.control->stop(/*revoke_lease=*/false);
   }
@@ -300,33 +271,7 @@ Task<Status> ControlPlaneWorkload::run() {
 }
 
 Status ControlPlaneWorkload::check_invariants() {
-  const auto& writes = store_.witnessed_writes();
-  for (; writes_checked_ < writes.size(); ++writes_checked_) {
-    const FakeConfigStore::WitnessedWrite& write = writes[writes_checked_];
-    if (write.key != keys_.map_header()) continue;
-    proto::ClusterMapHeader header;
-    if (!header.ParseFromString(write.value)) {
-      return error(StatusCode::kInternal, "map header written at revision {} is malformed",
-                   write.revision);
-    }
-    if (header.epoch() != last_epoch_ + 1 && last_epoch_ != 0) {
-      return error(StatusCode::kInternal, "map epoch went from {} to {} (revision {})", last_epoch_,
-                   header.epoch(), write.revision);
-    }
-    last_epoch_ = header.epoch();
-    sim_.trace().add("map epoch {} written by {}", header.epoch(), write.client);
-    if (!write.witness) {
-      return error(StatusCode::kInternal,
-                   "{} wrote map epoch {} at revision {} while nobody held the election key",
-                   write.client, header.epoch(), write.revision);
-    }
-    if (write.witness_lease_owner != write.client) {
-      return error(StatusCode::kInternal,
-                   "{} wrote map epoch {} at revision {} while {} held the election key",
-                   write.client, header.epoch(), write.revision, write.witness_lease_owner);
-    }
-  }
-  return Status();
+  return map_writes_.check_new_writes(store_, sim_.trace());
 }
 
 }  // namespace

@@ -371,6 +371,12 @@ class ClusterTest(unittest.TestCase):
         try:
             host0, host1, host2 = (cluster.api(i) for i in range(3))
             learning = {"XDG_CACHE_HOME": os.path.join(caches, "learning")}
+
+            def every_host_sees_three():
+                return all(len(json.loads(run("status", "--api", api, "--json", env=learning)[1])
+                               ["hosts"]) == 3 for api in (host0, host1, host2))
+            # Each host's view fills in at its first rounds; until then a status lists fewer.
+            wait_until(every_host_sees_three, 30, "every host's view holds 3 hosts")
             run("status", "--api", host0, "--json", env=learning)  # Learns every host's API.
             kill9(cluster.state["hosts"][0]["pid"])
             code, out, err = run("status", "--api", host0, "--json", check=False, env=learning)
