@@ -501,6 +501,7 @@ ChunkStoreStats ChunkStore::stats() const {
 void ChunkStore::report_corrupt(const CorruptBlock& block) {
   std::pair<ChunkId, uint32_t> key(block.chunk, block.block);
   if (corrupt_found_.contains(key)) return;
+  TESS_COVER("chunk_store.corrupt_block_found");
   if (corrupt_found_.size() >= options_.max_tracked_corrupt_blocks) {
     // Forgetting reported blocks would report them again on every pass; a drive with this many
     // bad blocks is replaced as a whole, so the ones beyond are counted, not reported.

@@ -84,6 +84,9 @@ class ClusterWorkload final : public Workload {
     std::unique_ptr<DriftingClock> clock;
     Disk disk;
     std::unique_ptr<Process> process;  // Null while down.
+    // Blocks of its drive were overwritten behind the store's back (bit rot): from then on its
+    // reads may answer kCorruption, but never other bytes than those written.
+    bool rotted = false;
   };
 
   ChunkStoreOptions store_options(Host& host) const;
@@ -99,6 +102,7 @@ class ClusterWorkload final : public Workload {
   Task<void> client_read(size_t client);
   Task<void> client_remove(size_t client);
   Task<Status> chaos_step();
+  Task<void> rot_a_block(size_t index);
   Task<Status> heal_and_check();
   void fail(std::string what);
   DriveId drive_of(size_t host) const { return DriveId(static_cast<uint32_t>(host + 1)); }
@@ -256,7 +260,9 @@ Task<Status> ClusterWorkload::check_drive_after_restart(size_t index) {
       fail(fmt::format("{}: removed chunk {} came back", hosts_[index].name, to_string(id)));
     }
     auto read = co_await store.read_all(id);
-    if (!read.ok() || !same(*read, pattern(id, expected.blocks))) {
+    bool rot_found = !read.ok() && read.status().code() == StatusCode::kCorruption &&
+                     hosts_[index].rotted;
+    if (!rot_found && (!read.ok() || !same(*read, pattern(id, expected.blocks)))) {
       fail(fmt::format("{}: chunk {} is indexed but does not read back intact: {}",
                        hosts_[index].name, to_string(id),
                        read.ok() ? "wrong bytes" : read.status().to_string()));
@@ -333,6 +339,7 @@ Task<void> ClusterWorkload::client_read(size_t client) {
   bool network = code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded ||
                  code == StatusCode::kBusy;
   if (network) co_return;
+  if (code == StatusCode::kCorruption && hosts_[expected.host].rotted) co_return;
   if (code != StatusCode::kNotFound) {
     fail(fmt::format("client {} reading chunk {}: {}", client, to_string(id),
                      read.status().to_string()));
@@ -390,7 +397,7 @@ Task<Status> ClusterWorkload::chaos_step() {
   Host& host = hosts_[index];
   size_t up = 0;
   for (const Host& h : hosts_) up += h.process ? 1 : 0;
-  switch (random.below(7)) {
+  switch (random.below(8)) {
     case 0:
     case 1:  // kill -9 or power loss, then a restart a little later.
       if (!host.process || up <= kHosts / 2 + 1) break;
@@ -444,9 +451,27 @@ Task<Status> ClusterWorkload::chaos_step() {
       sim_.trace().add("etcd ends the leases of {} early ({} ended)", host.name,
                        store_.expire_leases_of(host.name));
       break;
+    case 7:  // Bit rot: a block of the drive's used region changes behind the store's back.
+      if (host.process && random.chance(0.3)) co_await rot_a_block(index);
+      break;
   }
   (void)co_await sim_.clock().sleep_for(milliseconds(random.between(100, 1500)));
   co_return failure_;
+}
+
+Task<void> ClusterWorkload::rot_a_block(size_t index) {
+  Host& host = hosts_[index];
+  const ChunkStore& store = *host.process->store;
+  // The allocator fills the data area from its start: aim at the part in use (or just past it).
+  uint64_t used_blocks = store.stats().used_bytes / kBlockSize;
+  uint64_t block = store.superblock().data_start_block + sim_.random().below(used_blocks + 8);
+  Buffer garbage = Buffer::allocate(kBlockSize);
+  auto* words = reinterpret_cast<uint64_t*>(garbage.data());
+  for (size_t i = 0; i < kBlockSize / sizeof(uint64_t); ++i) words[i] = sim_.random().next();
+  host.rotted = true;
+  sim_.trace().add("{}: bit rot in block {}", host.name, block);
+  (void)co_await host.disk.device.write(block * kBlockSize, garbage.span());
+  (void)co_await host.disk.device.flush();
 }
 
 Task<Status> ClusterWorkload::heal_and_check() {
@@ -471,7 +496,9 @@ Task<Status> ClusterWorkload::heal_and_check() {
     if (!expected.durable || expected.removed || expected.removing) continue;
     auto read = co_await clients_[expected.host]->read(Deadline::after(10s, *client_clock_),
                                                        drive_of(expected.host), id);
-    if (!read.ok() || !same(*read, pattern(id, expected.blocks))) {
+    bool rot_found = !read.ok() && read.status().code() == StatusCode::kCorruption &&
+                     hosts_[expected.host].rotted;
+    if (!rot_found && (!read.ok() || !same(*read, pattern(id, expected.blocks)))) {
       fail(fmt::format("at the end, durable chunk {} on {} does not read back: {}", to_string(id),
                        hosts_[expected.host].name,
                        read.ok() ? "wrong bytes" : read.status().to_string()));
