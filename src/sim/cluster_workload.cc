@@ -260,8 +260,8 @@ Task<Status> ClusterWorkload::check_drive_after_restart(size_t index) {
       fail(fmt::format("{}: removed chunk {} came back", hosts_[index].name, to_string(id)));
     }
     auto read = co_await store.read_all(id);
-    bool rot_found = !read.ok() && read.status().code() == StatusCode::kCorruption &&
-                     hosts_[index].rotted;
+    bool rot_found =
+        !read.ok() && read.status().code() == StatusCode::kCorruption && hosts_[index].rotted;
     if (!rot_found && (!read.ok() || !same(*read, pattern(id, expected.blocks)))) {
       fail(fmt::format("{}: chunk {} is indexed but does not read back intact: {}",
                        hosts_[index].name, to_string(id),

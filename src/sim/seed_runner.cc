@@ -92,6 +92,7 @@ void run_seeds(const std::vector<uint64_t>& seeds, const SeedRunnerOptions& opti
       running.push_back(start_child(seeds[next++], body));
     }
     std::vector<pollfd> fds;
+    fds.reserve(running.size());
     for (const Child& child : running) fds.push_back(pollfd{child.output_fd, POLLIN, 0});
     (void)poll(fds.data(), fds.size(), 200);
     for (size_t i = running.size(); i-- > 0;) {

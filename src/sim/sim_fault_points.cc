@@ -9,7 +9,7 @@ constexpr int64_t kMinFirePpm = 10'000;
 constexpr int64_t kMaxFirePpm = 250'000;
 }  // namespace
 
-SimFaultPoints::SimFaultPoints(uint64_t seed, bool buggify, std::set<std::string> mutations)
+SimFaultPoints::SimFaultPoints(uint64_t seed, bool buggify, const std::set<std::string>& mutations)
     : seeds_(SimRandom(seed).fork("fault-points")),
       buggify_(buggify),
       mutations_(mutations.begin(), mutations.end()) {}

@@ -27,7 +27,7 @@ struct FaultPointStats {
 class SimFaultPoints final : public FaultPoints {
  public:
   // `buggify`: false keeps every fault point off (coverage is still counted).
-  SimFaultPoints(uint64_t seed, bool buggify, std::set<std::string> mutations);
+  SimFaultPoints(uint64_t seed, bool buggify, const std::set<std::string>& mutations);
 
   bool fire(std::string_view name) override;
   void cover(std::string_view name) override;
