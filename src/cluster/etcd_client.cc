@@ -158,12 +158,23 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints) : endpoints_(std::mov
   TESS_ASSERT(!endpoints_.empty(), "an etcd client needs an endpoint");
 }
 
+// The part of `deadline` the members' attempts may use: the rest is kept for diagnose(), so that
+// when every member fails (all hang without a quorum) the caller learns why instead of only that
+// time ran out.
+Deadline attempts_deadline(const Deadline& deadline) {
+  if (deadline.is_never()) return deadline;
+  Clock::Duration reserve =
+      std::min<Clock::Duration>(2 * kProbeTimeout, deadline.remaining() / 3);
+  return Deadline(deadline.clock(), deadline.at() - reserve);
+}
+
 Result<std::string> EtcdClient::post(const std::string& path, const std::string& body,
                                      Replay replay, const Deadline& deadline) const {
   Status last = error(StatusCode::kDeadlineExceeded, "no time left to ask etcd");
   size_t first = preferred_.load();
+  const Deadline attempts = attempts_deadline(deadline);
   for (size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
-    std::chrono::milliseconds timeout = attempt_timeout(deadline, kDefaultAttemptTimeout);
+    std::chrono::milliseconds timeout = attempt_timeout(attempts, kDefaultAttemptTimeout);
     if (timeout <= std::chrono::milliseconds(0)) break;
     size_t members_left = endpoints_.size() - attempt;
     if (replay == Replay::kAfterAnyFailure && members_left > 1) {
