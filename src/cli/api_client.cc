@@ -48,21 +48,6 @@ Status error_of(const http::Response& response) {
   return error(StatusCode::kInternal, "HTTP {}: {}", response.status, response.body.substr(0, 200));
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string item = text.substr(start, comma - start);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const std::string& item : items) out += (out.empty() ? "" : ",") + item;
@@ -98,9 +83,10 @@ std::string ApiClient::default_cache_path() {
 }
 
 ApiClient ApiClient::resolve(const std::string& api_flag) {
-  std::vector<std::string> addresses = split_list(api_flag);
+  std::vector<std::string> addresses = http::split_address_list(api_flag);
   if (addresses.empty()) {
-    if (const char* env = std::getenv("TESS_API"); env != nullptr) addresses = split_list(env);
+    if (const char* env = std::getenv("TESS_API"); env != nullptr)
+      addresses = http::split_address_list(env);
   }
   if (addresses.empty()) {
     std::ifstream state(std::string(kDefaultLocalDir) + "/state.json");

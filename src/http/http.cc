@@ -32,6 +32,22 @@ beast::http::verb verb_of(const std::string& method) {
 
 }  // namespace
 
+std::vector<std::string> split_address_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    size_t first = text.find_first_not_of(' ', start);
+    size_t last = text.find_last_not_of(' ', comma == 0 ? 0 : comma - 1);
+    if (first != std::string::npos && first < comma && last != std::string::npos && last >= first) {
+      out.push_back(text.substr(first, last - first + 1));
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
 Status split_host_port(const std::string& address, std::string* host, uint16_t* port) {
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {

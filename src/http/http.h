@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/status.h"
 
@@ -36,6 +37,10 @@ Result<Response> call(const std::string& host, uint16_t port, const Request& req
 
 // "host:port" -> parts. kInvalidArgument if malformed.
 Status split_host_port(const std::string& address, std::string* host, uint16_t* port);
+
+// "a:1, b:2,,c:3" -> {"a:1", "b:2", "c:3"}: a comma-separated list of addresses (etcd members,
+// REST endpoints), items trimmed of spaces, empty items dropped.
+std::vector<std::string> split_address_list(const std::string& text);
 
 // Bounds of a Server. Every figure is a limit: what exceeds it is refused, never queued.
 struct ServerOptions {

@@ -34,6 +34,14 @@ Result<Response> get(uint16_t port, const std::string& target, milliseconds time
   return call("127.0.0.1", port, Request{"GET", target, "", {}}, timeout);
 }
 
+TEST(HttpAddressList, TrimsAndDropsEmptyItems) {
+  EXPECT_EQ(split_address_list(" a:1, b:2,,c:3 ,"),
+            (std::vector<std::string>{"a:1", "b:2", "c:3"}));
+  EXPECT_TRUE(split_address_list("").empty());
+  EXPECT_TRUE(split_address_list(" , ").empty());
+  EXPECT_EQ(split_address_list("x"), (std::vector<std::string>{"x"}));
+}
+
 TEST(HttpServer, IdleConnectionsDoNotStallOtherClients) {
   Server server("127.0.0.1", 0, echo_path);
   ASSERT_TRUE(server.start().ok());

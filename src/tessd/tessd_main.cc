@@ -51,18 +51,6 @@ Status write_port_file(const std::string& path, uint16_t port) {
   return Status();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > start) out.push_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::vector<proto::DriveInfo> drive_infos(const DriveHost& drives) {
   std::vector<proto::DriveInfo> infos;
   for (const DriveHost::DriveSummary& summary : drives.summaries()) {
@@ -282,7 +270,8 @@ int main(int argc, char** argv) {
     control.failure_domain = options.failure_domain;
     control.lease_ttl_seconds = options.lease_ttl_s;
     member.control_loop = std::make_unique<tessera::EventLoopGroup>(1);
-    member.store = std::make_unique<tessera::EtcdConfigStore>(tessera::split_list(options.etcd));
+    member.store =
+        std::make_unique<tessera::EtcdConfigStore>(tessera::http::split_address_list(options.etcd));
     member.control_bridge =
         std::make_unique<tessera::BlockingBridge>(member.control_loop->loop(0), 4);
     std::random_device random;
