@@ -1,0 +1,275 @@
+// raft::Core: one replica of one bucket's Raft group, as a pure deterministic state machine
+// (docs/design/2026-11-25-raft-buckets.md 2), in the style of etcd's raft library. It does no I/O,
+// reads no clock, starts no thread and draws no randomness of its own: the host feeds it messages,
+// proposals, reads and timer prompts, each with the host Clock's `now`, and carries out the Ready
+// batches it hands back (persist, send, apply), telling it with advance() when one is done.
+//
+// Executor: a Core lives on one executor (its bucket's loop); every call is made from it.
+// Failures: bad input from peers (a message from an unknown replica, an old term, a malformed
+// conf change) is ignored or answered; kCorruption from the LogView makes the core `broken()`:
+// it stops voting, acking and leading, and the host reports it. Bugs (a Ready advanced twice, a
+// REQUIRES broken) assert.
+//
+// Time: timeouts are durations compared with the `now` of each input, never tick counts, because a
+// stalled loop undercounts ticks and a leader would think its lease younger than it is.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "raft/log_view.h"
+#include "raft/progress.h"
+#include "raft/types.h"
+
+namespace tessera::raft {
+
+struct CoreOptions {
+  ReplicaId self;
+  // This process's incarnation (the log store's start_seq): grows at every start.
+  uint64_t incarnation = 1;
+  // Election timeout: random in [election_timeout_min, 2 x election_timeout_min).
+  Duration election_timeout_min = std::chrono::milliseconds(600);
+  Duration heartbeat_interval = std::chrono::milliseconds(100);
+  // Serve reads from the leader lease (design 2.4); false leaves ReadIndex only.
+  bool lease_reads = true;
+  // Lease = round stamp + lease_fraction x election_timeout_min - lease_margin.
+  double lease_fraction = 0.9;
+  Duration lease_margin = std::chrono::milliseconds(20);
+  // Flow control (design 2.3).
+  uint64_t max_msg_bytes = 256 * 1024;
+  uint32_t max_inflight_msgs = 64;
+  uint64_t max_inflight_bytes = 4 * 1024 * 1024;
+  uint64_t max_uncommitted_bytes = 8 * 1024 * 1024;
+  uint64_t max_payload_bytes = 1024 * 1024;
+  // Seed of the election-timeout jitter (the host derives it from its own randomness).
+  uint64_t seed = 1;
+};
+
+// Where the replica starts: what its host loaded from the log store.
+struct InitialState {
+  HardState hard_state;
+  // The configuration of the state machine as applied (BucketState.conf), or of the snapshot.
+  Config config;
+  LogIndex applied;
+  // The replica may have lost acknowledged entries in an OS crash (design 2.8): it acks what it
+  // holds but neither campaigns nor votes until it has caught up with a leader.
+  bool recovering = false;
+};
+
+// Role, leader and lease: for routing, status and the simulator's invariants.
+struct SoftState {
+  Role role = Role::kFollower;
+  ReplicaId leader;
+  Term term;
+  friend bool operator==(const SoftState&, const SoftState&) = default;
+};
+
+struct ReadState {
+  ReadId id;
+  // Serve the read once the state machine has applied at least this index.
+  LogIndex index;
+};
+
+// One batch of work for the host, to be done in this order: (1) install `snapshot` if set; (2)
+// write `hard_state` and `entries` (dropping stored entries >= entries.front().index), fsynced
+// before step 4 if `must_sync`; (3) send `messages` at once (they depend on nothing unwritten);
+// (4) once the writes of (1)-(2) reached the OS, send `after_persist`; (5) apply `committed` in
+// order; (6) serve `reads` once applied; then advance(ready).
+struct Ready {
+  uint64_t id = 0;
+  std::optional<SoftState> soft_state;
+  std::optional<HardState> hard_state;
+  bool must_sync = false;
+  bool recovered = false;  // The replica stopped recovering; clear the store's marker.
+  std::optional<SnapshotMeta> snapshot;
+  std::shared_ptr<const std::string> snapshot_data;
+  std::vector<Entry> entries;
+  std::vector<Message> messages;
+  std::vector<Message> after_persist;
+  std::vector<Entry> committed;
+  std::vector<ReadState> reads;
+  // Reads that will never be served here (leadership lost): answer "not leader".
+  std::vector<ReadId> failed_reads;
+  bool empty() const;
+};
+
+class Core {
+ public:
+  // REQUIRES: `log` outlives the core and holds what `initial` describes (applied <= commit <=
+  // log->last_index(), or commit == snapshot point).
+  Core(const CoreOptions& options, const InitialState& initial, const LogView* log, Time now);
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  // A peer's message. Messages from other groups or replicas not in the configuration are ignored
+  // unless they carry a higher term and the core may learn from them.
+  void step(const Message& message, Time now);
+  // Checks the timers: election, heartbeat, CheckQuorum, transfer abandonment. Call at least every
+  // heartbeat_interval while the replica is awake.
+  void tick(Time now);
+  // Leader only. kFailedPrecondition "not leader" (leader() is the hint), kBusy (flow control),
+  // kAborted (a transfer is under way), kInvalidArgument (payload too large).
+  Result<EntryId> propose(std::string payload, Time now);
+  // A configuration change (design 2.5). Also kFailedPrecondition when another change is pending
+  // or this one is refused by the rules.
+  Result<EntryId> propose_conf_change(const ConfChange& change, Time now);
+  // A linearizable read: answered in a later Ready's `reads` (or `failed_reads`).
+  // kFailedPrecondition "not leader" at once when this replica is not the leader.
+  Status request_read(ReadId id, Time now);
+  // Hands leadership to `target` (a caught-up voter). kFailedPrecondition if not leader or not a
+  // voter.
+  Status transfer_leadership(ReplicaId target, Time now);
+  // The transport could not reach `peer`: the leader sends it probes, not a stream.
+  void report_unreachable(ReplicaId peer);
+  // The host's snapshot send to `peer` failed: back to probing.
+  void report_snapshot_failed(ReplicaId peer);
+  // The log store's fsync watermark: every entry up to (index, term) is durable here.
+  void report_durable(EntryId durable);
+
+  bool has_ready() const;
+  // REQUIRES: has_ready() and no Ready outstanding.
+  Ready ready();
+  // The host finished `ready`. REQUIRES: it is the outstanding one.
+  void advance(const Ready& ready);
+
+  // For status, routing and invariants.
+  const SoftState& soft_state() const { return soft_; }
+  Term term() const { return hard_.term; }
+  Role role() const { return soft_.role; }
+  ReplicaId leader() const { return soft_.leader; }
+  ReplicaId self() const { return options_.self; }
+  LogIndex commit() const { return hard_.commit; }
+  LogIndex applied() const { return applied_; }
+  LogIndex last_index() const;
+  // The highest index durable on a majority of voters (leader only; zero elsewhere).
+  LogIndex quorum_durable() const { return quorum_durable_; }
+  LogIndex durable() const { return durable_.index; }
+  const Config& config() const { return config_; }
+  bool recovering() const { return recovering_; }
+  bool broken() const { return broken_; }
+  // Until when this leader may serve reads without a round (Time::min() when it holds no lease).
+  Time lease_until() const { return lease_until_; }
+  // The snapshot of the state machine as applied now (index applied(), its term, config()).
+  SnapshotMeta snapshot_meta() const;
+  // Progress of each other replica (leader only).
+  const std::map<ReplicaId, Progress>& progress() const { return progress_; }
+  // The term at `index`, from unstable entries or the log.
+  Result<Term> term_at(LogIndex index) const;
+
+ private:
+  // Implementation in core.cc; declared there as needed.
+  struct PendingRead {
+    ReadId id;
+    LogIndex index;
+    uint64_t round;
+  };
+
+  void become_follower(Term term, ReplicaId leader, Time now);
+  void become_pre_candidate(Time now);
+  void become_candidate(Time now, bool transfer);
+  void become_leader(Time now);
+  void campaign(Time now, bool pre_vote, bool transfer);
+  void reset_election_timer(Time now);
+
+  void step_leader(const Message& m, Time now);
+  void step_candidate(const Message& m, Time now);
+  void step_follower(const Message& m, Time now);
+  void handle_vote_request(const Message& m, Time now);
+  void handle_append(const Message& m, Time now);
+  void handle_heartbeat(const Message& m, Time now);
+  void handle_snapshot(const Message& m, Time now);
+  void handle_append_response(const Message& m, Time now);
+  void handle_heartbeat_response(const Message& m, Time now);
+  void check_recovered(const Message& m);
+
+  void send(Message m);
+  void send_after_persist(Message m);
+  // Sends appends (or a snapshot) to `peer` if its progress allows.
+  bool send_append(ReplicaId peer, bool send_if_empty);
+  void broadcast_append();
+  void broadcast_heartbeat(Time now);
+  bool maybe_commit();
+  void update_lease(Time now);
+  void release_ready_reads();
+  void update_quorum_durable();
+  void fail_pending_reads();
+
+  LogIndex unstable_first() const;
+  Result<std::vector<Entry>> entries_from(LogIndex from, uint64_t max_bytes) const;
+  bool is_up_to_date(LogIndex last_index, Term last_term) const;
+  Term last_term() const;
+  // Appends to the unstable tail (leader proposals, follower appends after a match).
+  void append_unstable(std::vector<Entry> entries);
+  void apply_config_changes(const std::vector<Entry>& entries);
+  void mark_broken(const Status& status);
+  bool promise_holds(Time now) const;
+
+  CoreOptions options_;
+  const LogView* log_;
+  HardState hard_;
+  HardState persisted_hard_;
+  SoftState soft_;
+  SoftState reported_soft_;
+  Config config_;
+  LogIndex applied_;
+  // Committed entries handed out in the outstanding Ready (applied_ moves on advance).
+  LogIndex applying_;
+  bool recovering_ = false;
+  bool recovered_to_report_ = false;
+  bool broken_ = false;
+
+  // Entries not yet persisted: indexes unstable_[0].index ... Some may be handed out in the
+  // outstanding Ready already (`unstable_handed_`).
+  std::vector<Entry> unstable_;
+  size_t unstable_handed_ = 0;
+  std::optional<SnapshotMeta> pending_snapshot_;
+  std::shared_ptr<const std::string> pending_snapshot_data_;
+  bool snapshot_handed_ = false;
+  std::vector<Message> messages_;
+  std::vector<Message> after_persist_;
+  std::vector<ReadState> ready_reads_;
+  std::vector<ReadId> failed_reads_;
+  std::optional<uint64_t> outstanding_ready_;
+  uint64_t next_ready_id_ = 1;
+  EntryId durable_;
+
+  // Timers.
+  Time started_;
+  Time election_deadline_;
+  Time last_heard_leader_;
+  Time next_heartbeat_;
+  Time check_quorum_at_;
+  uint64_t rng_state_;
+
+  // Candidate.
+  std::map<ReplicaId, bool> votes_;
+  int vote_grants_counted_ = 0;  // Only used by the `raft.count_vote_twice` mutation.
+  std::map<ReplicaId, bool> pre_vote_recovering_;
+  bool campaign_transfer_ = false;
+
+  // Leader.
+  std::map<ReplicaId, Progress> progress_;
+  LogIndex pending_conf_index_;
+  uint64_t uncommitted_bytes_ = 0;
+  std::optional<ReplicaId> transfer_target_;
+  Time transfer_deadline_;
+  bool transferred_this_term_ = false;
+  bool committed_own_term_ = false;
+  uint64_t round_ = 0;
+  std::deque<std::pair<uint64_t, Time>> round_stamps_;  // (round, stamp), oldest first.
+  std::map<ReplicaId, uint64_t> acked_round_;
+  std::map<ReplicaId, Time> last_heard_;
+  Time lease_until_ = Time::min();
+  std::vector<PendingRead> pending_reads_;
+  // Reads that arrived before this term's first commit.
+  std::vector<ReadId> reads_waiting_for_commit_;
+  LogIndex quorum_durable_;
+  LogIndex self_durable_for_quorum_;
+};
+
+}  // namespace tessera::raft
