@@ -1037,6 +1037,14 @@ Ready Core::ready() {
   messages_.clear();
   rd.after_persist = std::move(after_persist_);
   after_persist_.clear();
+  if (rd.must_sync && !rd.messages.empty()) {
+    // A term or vote not yet on disk: nothing of this term may leave before it is (a single
+    // voter elects itself and sends appends to learners in the same turn).
+    rd.messages.insert(rd.messages.end(), std::make_move_iterator(rd.after_persist.begin()),
+                       std::make_move_iterator(rd.after_persist.end()));
+    rd.after_persist = std::move(rd.messages);
+    rd.messages.clear();
+  }
   if (!rd.messages.empty()) round_handed_ = true;
   LogIndex first_unapplied = rd.snapshot ? rd.snapshot->index.next() : applied_.next();
   LogIndex last_committed = std::min(hard_.commit, last_index());
