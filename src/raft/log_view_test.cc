@@ -14,6 +14,7 @@ Entry entry(uint64_t term, uint64_t index, std::string payload = "") {
 
 std::vector<uint64_t> indexes(const std::vector<Entry>& entries) {
   std::vector<uint64_t> out;
+  out.reserve(entries.size());
   for (const auto& e : entries) out.push_back(e.index.value());
   return out;
 }
