@@ -83,6 +83,7 @@ EncodedRaftBatch encode_raft_batch(std::span<const BucketMessage> messages) {
     pm->set_reject_hint_term(m.reject_hint_term.value());
     pm->set_round(m.round);
     pm->set_durable(m.durable.value());
+    pm->set_durable_term(m.durable_term.value());
     pm->set_transfer(m.transfer);
     pm->set_recovering(m.recovering);
     pm->set_recovering_quorum(m.recovering_quorum);
@@ -138,6 +139,7 @@ Result<std::vector<BucketMessage>> decode_raft_batch(const proto::RaftBatch& bat
     m.reject_hint_term = Term(pm.reject_hint_term());
     m.round = pm.round();
     m.durable = LogIndex(pm.durable());
+    m.durable_term = Term(pm.durable_term());
     m.transfer = pm.transfer();
     m.recovering = pm.recovering();
     m.recovering_quorum = pm.recovering_quorum();

@@ -39,6 +39,7 @@ std::vector<BucketMessage> sample() {
   resp.type = raft::MessageType::kHeartbeatResponse;
   resp.entries.clear();
   resp.durable = LogIndex(8);
+  resp.durable_term = Term(4);
   resp.reject = true;
   resp.reject_hint = LogIndex(6);
   resp.reject_hint_term = Term(2);
@@ -69,6 +70,7 @@ TEST(RaftCodecTest, RoundTrip) {
     EXPECT_EQ(a.reject, b.reject);
     EXPECT_EQ(a.reject_hint, b.reject_hint);
     EXPECT_EQ(a.durable, b.durable);
+    EXPECT_EQ(a.durable_term, b.durable_term);
     EXPECT_EQ(a.round, b.round);
   }
 }

@@ -16,7 +16,8 @@
 //             [max-inflight=64] [max-inflight-bytes=B] [max-msg-bytes=B] [max-uncommitted-bytes=B]
 //       N new nodes at time 0. The first add-nodes defaults to all its nodes as voters; later ones
 //       to an empty configuration (nodes that a leader adds). index=I starts them from a snapshot
-//       at I (term 1) with that configuration.
+//       at I (term 1) with that configuration; I defaults to 1 when there is a configuration (the
+//       bootstrap rule, core.h) and 0 when there is none.
 //   tick ID [ms=100] [n=1]        n times: move ID's clock by ms, then tick.
 //   tick-all [ms=100] [n=1]       the same on every node, in id order.
 //   set-time ID... ms=T           set the clocks (no tick): drift between nodes.
@@ -569,7 +570,8 @@ class Env {
     }
     std::sort(config.voters.begin(), config.voters.end());
     std::sort(config.learners.begin(), config.learners.end());
-    LogIndex index(u64_or(a, "index", 0));
+    // The bootstrap rule (core.h, InitialState): founding replicas start from a snapshot at 1.
+    LogIndex index(u64_or(a, "index", config.voters.empty() ? 0 : 1));
     for (int i = base + 1; i <= base + count; ++i) {
       auto n = std::make_unique<Node>();
       n->id = i;
