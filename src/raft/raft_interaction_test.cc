@@ -1051,9 +1051,7 @@ class Env {
 
 // ---------------------------------------------------------------------------------------------
 
-std::filesystem::path testdata_dir() {
-  return std::filesystem::path(__FILE__).parent_path() / "testdata";
-}
+std::filesystem::path testdata_dir() { return std::filesystem::path(TESS_RAFT_TESTDATA_DIR); }
 
 void run_file(const std::string& file) {
   std::filesystem::path path = testdata_dir() / file;
