@@ -581,7 +581,7 @@ Task<Result<std::unique_ptr<LogStore>>> LogStore::open(Executor executor, std::s
         "log store {}: group_sync_delay must be in (0, 10 ms], not {} µs", path,
         std::chrono::duration_cast<std::chrono::microseconds>(options.group_sync_delay).count());
   }
-  if (options.memtable_bytes < 64 * 1024) {
+  if (options.memtable_bytes < uint64_t{64} * 1024) {
     co_return error(StatusCode::kInvalidArgument, "log store {}: memtable_bytes {} below 64 KiB",
                     path, options.memtable_bytes);
   }
@@ -636,7 +636,7 @@ Result<LoadedBucket> LogStore::load(BucketId bucket) {
   if (hard_state) {
     Result<raft::HardState> decoded = decode_hard_state(*hard_state);
     if (!decoded.ok()) return decoded.status().with_context(context);
-    loaded.initial.hard_state = *decoded;
+    loaded.hard_state = *decoded;
   }
   TESS_ASSIGN_OR_RETURN(std::optional<std::string> truncated, get(truncated_key(bucket)));
   if (truncated) {
@@ -648,7 +648,7 @@ Result<LoadedBucket> LogStore::load(BucketId bucket) {
   if (recovering) {
     Result<uint64_t> decoded = decode_recovering(*recovering);
     if (!decoded.ok()) return decoded.status().with_context(context);
-    loaded.initial.recovering = true;
+    loaded.recovering = true;
     loaded.recovering_since = *decoded;
   }
 
@@ -696,12 +696,12 @@ Result<LoadedBucket> LogStore::load(BucketId bucket) {
     TESS_RETURN_IF_ERROR(
         from_rocksdb(db_->Put(sync, raft_, recovering_key(bucket), encode_recovering(start_seq_)),
                      "mark " + context + " recovering"));
-    loaded.initial.recovering = true;
+    loaded.recovering = true;
     loaded.recovering_since = start_seq_;
   }
-  if (loaded.initial.hard_state.commit > loaded.last_index) {
+  if (loaded.hard_state.commit > loaded.last_index) {
     return error(StatusCode::kCorruption, "{}: commit {} is past the last entry {}", context,
-                 loaded.initial.hard_state.commit, loaded.last_index);
+                 loaded.hard_state.commit, loaded.last_index);
   }
   registration.armed = false;
   loaded.log.reset(new BucketLog(this, bucket, loaded.snapshot_point, loaded.last_index,

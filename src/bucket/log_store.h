@@ -19,12 +19,14 @@
 // unsynced writes may have been lost: that open also writes an `A` (recovering) record for every
 // bucket the store holds. close_clean() syncs the WAL and then records the clean stop.
 //
-// Threads and executors. The store lives on the executor given to open(): open, load, close and
-// the syncer's timing run there (all waiting goes through LogStoreOptions::clock). write(),
-// sync_now() and add_durable_listener() may be called from any executor; a write's completion
-// resumes the awaiting task on its own executor, and a listener is called on the executor it was
-// added with. RocksDB work runs on the store's threads (a writer and a syncer), except in
-// simulation mode, where there are no threads: writes and syncs run inline on the store's
+// Threads and executors. The store lives on the executor given to open(): close and the syncer's
+// timing run there (all waiting goes through LogStoreOptions::clock). load(), write(),
+// sync_now(), add_durable_listener(), failure() and stats() may be called from any executor
+// (every BucketLog lives on the executor that loaded it); a write's completion resumes the
+// awaiting task on its own executor, and a listener is called on the executor it was added with.
+// A listener hears of a durable entry only after the write that put it was completed (both are
+// posted in that order). RocksDB work runs on the store's threads (a writer and a syncer), except
+// in simulation mode, where there are no threads: writes and syncs run inline on the store's
 // executor, so that the deterministic simulator drives them. A BucketLog lives on the executor of
 // its bucket's replica; its reads block on RocksDB inline (design 10: entries past the cache are
 // rare, ~0.1 ms).
@@ -53,7 +55,6 @@
 
 #include "base/status.h"
 #include "bucket/log_format.h"
-#include "raft/core.h"
 #include "raft/log_view.h"
 #include "raft/types.h"
 #include "runtime/clock.h"
@@ -90,9 +91,9 @@ struct LogStoreOptions {
   // ~13 s of entries at the aimed load, most of them compacted away before a flush writes them.
   // RocksDB also preallocates each WAL file at 1.1 x this size, which tests and the simulator
   // (many small databases, often on tmpfs) avoid with a smaller value.
-  uint64_t memtable_bytes = 64 * 1024 * 1024;
+  uint64_t memtable_bytes = uint64_t{64} * 1024 * 1024;
   // Recent entries kept in memory per bucket (entries not yet in RocksDB are kept regardless).
-  uint64_t cache_bytes_per_bucket = 1024 * 1024;
+  uint64_t cache_bytes_per_bucket = uint64_t{1024} * 1024;
   // Draws the store id when the store is created (the owner's randomness; style: no
   // random_device inside components).
   uint64_t store_id_seed = 0;
@@ -122,15 +123,20 @@ struct LogStoreStats {
   Clock::Duration wal_sync_time_max{};
 };
 
-// What load() found of one bucket.
+// What load() found of one bucket: what raft::InitialState needs from the log store, and the log.
 struct LoadedBucket {
-  // hard_state and recovering are the store's. config and applied are the state machine's
-  // (BucketState in the default family, design 3.3): left for the caller to fill.
-  raft::InitialState initial;
-  // The start_seq at which the bucket became recovering (0: not recovering).
+  raft::HardState hard_state;
+  // The replica may have lost acknowledged entries in an OS crash (design 2.8).
+  bool recovering = false;
+  // The start_seq at which it became recovering (0: not recovering).
   uint64_t recovering_since = 0;
   raft::EntryId snapshot_point;
   raft::LogIndex last_index;
+  // Not the store's: the state machine's configuration and applied index (BucketState in the
+  // default family, design 3.3). load() leaves them empty for the caller to fill before it builds
+  // raft::InitialState{hard_state, config, applied, recovering}.
+  raft::Config config;
+  raft::LogIndex applied;
   // The bucket's log, for raft::Core.
   std::unique_ptr<BucketLog> log;
 };

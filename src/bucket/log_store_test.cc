@@ -119,7 +119,7 @@ class Host {
     o.store_id_seed = 99;
     o.now_unix_ms = 1'764'000'000'000;
     o.cache_bytes_per_bucket = cache_bytes;
-    o.memtable_bytes = 4 * 1024 * 1024;
+    o.memtable_bytes = uint64_t{4} * 1024 * 1024;
     return o;
   }
 
@@ -166,7 +166,7 @@ class Host {
   Status write(LogWriteBatch batch, bool sync = false) {
     return run(write_task(store.get(), std::move(batch), sync));
   }
-  Status append(BucketLog& log, std::vector<Entry> entries,
+  Status append(BucketLog& log, const std::vector<Entry>& entries,
                 std::optional<HardState> state = std::nullopt, bool sync = false) {
     LogWriteBatch batch = store->batch();
     batch.append(log, entries);
@@ -207,7 +207,7 @@ class Host {
   boost::asio::io_context context{1};
   FakeClock clock;
   BootId boot = boot_id(1);
-  uint64_t cache_bytes = 1024 * 1024;
+  uint64_t cache_bytes = uint64_t{1024} * 1024;
   std::unique_ptr<LogStore> store;
   std::map<uint32_t, std::unique_ptr<BucketLog>> logs;
 };
@@ -270,8 +270,8 @@ TEST(LogStoreTest, AppendsAndReadsBack) {
   EXPECT_FALSE(store.may_have_lost_writes());
   LoadedBucket fresh = host.load();
   EXPECT_EQ(fresh.last_index, LogIndex(0));
-  EXPECT_EQ(fresh.initial.hard_state, HardState{});
-  EXPECT_FALSE(fresh.initial.recovering);
+  EXPECT_EQ(fresh.hard_state, HardState{});
+  EXPECT_FALSE(fresh.recovering);
   fresh.log.reset();
   BucketLog& log = host.log();
   EXPECT_EQ(*log.term(LogIndex(0)), Term(0));
@@ -302,7 +302,7 @@ TEST(LogStoreTest, AppendsAndReadsBack) {
   EXPECT_EQ(some->back(), written[68]);
   auto tail = log.entries(LogIndex(95), LogIndex(101), UINT64_MAX);
   EXPECT_EQ(tail->size(), 6u);
-  EXPECT_EQ(host.load().initial.hard_state, hard_state(2, 91));
+  EXPECT_EQ(host.load().hard_state, hard_state(2, 91));
 }
 
 TEST(LogStoreTest, EntriesAndHardStateSurviveARestart) {
@@ -326,10 +326,10 @@ TEST(LogStoreTest, EntriesAndHardStateSurviveARestart) {
   EXPECT_EQ(store.identity(), identity);
   EXPECT_EQ(store.buckets_at_open(), (std::vector<BucketId>{kBucket, BucketId(2)}));
   LoadedBucket loaded = host.load();
-  EXPECT_EQ(loaded.initial.hard_state, hard_state(3, 25));
+  EXPECT_EQ(loaded.hard_state, hard_state(3, 25));
   EXPECT_EQ(loaded.last_index, LogIndex(30));
   EXPECT_EQ(loaded.snapshot_point, EntryId{});
-  EXPECT_FALSE(loaded.initial.recovering);
+  EXPECT_FALSE(loaded.recovering);
   EXPECT_EQ(read_all(*loaded.log), entries);
   EXPECT_EQ(*store.get_state("k"), std::optional<std::string>("v"));
   EXPECT_EQ(*store.get_state("absent"), std::nullopt);
@@ -439,7 +439,7 @@ TEST(LogStoreTest, ResetsToASnapshot) {
   LoadedBucket loaded = host.load();
   EXPECT_EQ(loaded.snapshot_point, (EntryId{LogIndex(100), Term(5)}));
   EXPECT_EQ(loaded.last_index, LogIndex(103));
-  EXPECT_EQ(loaded.initial.hard_state, hard_state(5, 100));
+  EXPECT_EQ(loaded.hard_state, hard_state(5, 100));
   EXPECT_EQ(read_all(*loaded.log), make_entries(101, 3, 5));
 }
 
@@ -460,15 +460,15 @@ TEST(LogStoreTest, PowerLossWithANewBootIdMarksEveryBucketRecovering) {
   EXPECT_TRUE(store.may_have_lost_writes());
   EXPECT_EQ(store.start_seq(), 2u);
   LoadedBucket one = host.load(kBucket);
-  EXPECT_TRUE(one.initial.recovering);
+  EXPECT_TRUE(one.recovering);
   EXPECT_EQ(one.recovering_since, 2u);
   EXPECT_EQ(one.last_index, LogIndex(3));  // The unsynced tail is gone.
-  EXPECT_TRUE(host.load(BucketId(2)).initial.recovering);
+  EXPECT_TRUE(host.load(BucketId(2)).recovering);
   // Bucket 3 lost every record, so the open could not mark it; it loads recovering all the same
   // (it may have acked what it lost), as does a bucket this host never had.
   EXPECT_EQ(store.buckets_at_open(), (std::vector<BucketId>{kBucket, BucketId(2)}));
   LoadedBucket three = host.load(BucketId(3));
-  EXPECT_TRUE(three.initial.recovering);
+  EXPECT_TRUE(three.recovering);
   EXPECT_EQ(three.last_index, LogIndex(0));
   three.log.reset();
   // Bucket 1 recovers; bucket 2 does not yet.
@@ -495,10 +495,10 @@ TEST(LogStoreTest, PowerLossWithANewBootIdMarksEveryBucketRecovering) {
   host.close();
   LogStore& killed = host.open();
   EXPECT_FALSE(killed.may_have_lost_writes());
-  EXPECT_FALSE(host.load(kBucket).initial.recovering);
-  EXPECT_TRUE(host.load(BucketId(2)).initial.recovering);
-  EXPECT_TRUE(host.load(BucketId(3)).initial.recovering);   // Its marker was written at load.
-  EXPECT_FALSE(host.load(BucketId(4)).initial.recovering);  // Unknown, and nothing lost.
+  EXPECT_FALSE(host.load(kBucket).recovering);
+  EXPECT_TRUE(host.load(BucketId(2)).recovering);
+  EXPECT_TRUE(host.load(BucketId(3)).recovering);   // Its marker was written at load.
+  EXPECT_FALSE(host.load(BucketId(4)).recovering);  // Unknown, and nothing lost.
 }
 
 TEST(LogStoreTest, AKillLosesNothingAndMarksNothing) {
@@ -511,7 +511,7 @@ TEST(LogStoreTest, AKillLosesNothingAndMarksNothing) {
   LogStore& store = host.open();  // Same boot id.
   EXPECT_FALSE(store.may_have_lost_writes());
   LoadedBucket loaded = host.load();
-  EXPECT_FALSE(loaded.initial.recovering);
+  EXPECT_FALSE(loaded.recovering);
   EXPECT_EQ(read_all(*loaded.log), make_entries(1, 5, 1));
 }
 
@@ -525,7 +525,7 @@ TEST(LogStoreTest, ACleanStopThenAPowerLossMarksNothing) {
   LogStore& store = host.open();
   EXPECT_FALSE(store.may_have_lost_writes());
   LoadedBucket loaded = host.load();
-  EXPECT_FALSE(loaded.initial.recovering);
+  EXPECT_FALSE(loaded.recovering);
   EXPECT_EQ(read_all(*loaded.log), make_entries(1, 5, 1));
   // The next start is not clean any more: a power loss now is a loss.
   host.logs.clear();
@@ -669,6 +669,7 @@ TEST(LogStoreTest, GroupCommitMergesWaitingBatches) {
   host.open();
   constexpr int kWriters = 50;
   std::vector<BucketLog*> logs;
+  logs.reserve(kWriters);
   for (int i = 0; i < kWriters; ++i) logs.push_back(&host.log(BucketId(100 + i)));
   std::vector<DurableMark> reported;
   host.store->add_durable_listener(host.context.get_executor(),
@@ -811,6 +812,7 @@ TEST(LogStoreTest, WatermarksNeverRunAheadOfAcknowledgedWrites) {
         }
       });
   std::vector<BucketLog*> logs;
+  logs.reserve(kBuckets);
   for (int b = 0; b < kBuckets; ++b) logs.push_back(&host.log(BucketId(b + 1)));
   for (int b = 0; b < kBuckets; ++b) {
     boost::asio::co_spawn(
@@ -929,7 +931,7 @@ size_t durable_from_mark(const CrashRun& run, EntryId mark) {
 }
 
 BucketState recovered_state(LoadedBucket& loaded) {
-  return BucketState{loaded.snapshot_point, read_all(*loaded.log), loaded.initial.hard_state};
+  return BucketState{loaded.snapshot_point, read_all(*loaded.log), loaded.hard_state};
 }
 
 // Runs the workload with the process dying after `die_after` appends and syncs (never, if 0),
@@ -968,7 +970,7 @@ uint64_t crash_run(uint64_t seed, uint64_t die_after, bool power_loss) {
   host.open();
   EXPECT_EQ(host.store->may_have_lost_writes(), power_loss);
   LoadedBucket loaded = host.load();
-  EXPECT_EQ(loaded.initial.recovering, power_loss);
+  EXPECT_EQ(loaded.recovering, power_loss);
   BucketState state = recovered_state(loaded);
   // The log is the state after some write: at least every acknowledged one after a kill, at
   // least every synced one after a power loss.
@@ -1059,6 +1061,7 @@ TEST(LogStoreMeasureTest, AppendRateAndDurableLatency) {
   constexpr int kWriters = 8;
   constexpr int kPerWriter = 2500;
   std::vector<std::unique_ptr<BucketLog>> logs;
+  logs.reserve(kWriters);
   for (int i = 0; i < kWriters; ++i) logs.push_back(std::move(store.load(BucketId(i + 1))->log));
   int done = 0;
   Clock::TimePoint start = clock.now();
