@@ -95,7 +95,9 @@ struct LogStoreOptions {
   // Recent entries kept in memory per bucket (entries not yet in RocksDB are kept regardless).
   uint64_t cache_bytes_per_bucket = uint64_t{1024} * 1024;
   // Draws the store id when the store is created (the owner's randomness; style: no
-  // random_device inside components).
+  // random_device inside components). Must not be 0: a store id repeated after a host lost its
+  // store would bring back a replica with its vote forgotten (design 3.2). The host id and
+  // now_unix_ms are mixed in as well.
   uint64_t store_id_seed = 0;
   // Wall-clock time stamped into the identity when the store is created.
   uint64_t now_unix_ms = 0;

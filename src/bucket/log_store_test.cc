@@ -563,6 +563,11 @@ TEST(LogStoreTest, RefusesBadOptions) {
   host.boot = BootId{};
   EXPECT_EQ(host.try_open().status().code(), StatusCode::kInvalidArgument);
   host.boot = boot_id(1);
+  Host unseeded;
+  LogStoreOptions no_seed = unseeded.options();
+  no_seed.store_id_seed = 0;
+  EXPECT_EQ(unseeded.run(open_task(unseeded.path, kCluster, kHost, no_seed)).status().code(),
+            StatusCode::kInvalidArgument);
   Host slow;
   LogStoreOptions options = slow.options();
   options.group_sync_delay = std::chrono::milliseconds(11);
