@@ -1,6 +1,7 @@
 #include "bucket/log_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 
 #include <algorithm>
@@ -972,6 +973,21 @@ Result<std::optional<std::string>> LogStore::get_state(std::string_view key) con
   if (got.IsNotFound()) return std::optional<std::string>();
   TESS_RETURN_IF_ERROR(from_rocksdb(got, "read state"));
   return std::optional<std::string>(std::move(value));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> LogStore::scan_state(
+    std::string_view begin, std::string_view end, size_t limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  rocksdb::ReadOptions options;
+  rocksdb::Slice upper(end.data(), end.size());
+  options.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, state_));
+  for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid() && out.size() < limit;
+       it->Next()) {
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  TESS_RETURN_IF_ERROR(from_rocksdb(it->status(), "scan state"));
+  return out;
 }
 
 Task<void> LogStore::stop_threads() {

@@ -308,6 +308,10 @@ class LogStore {
 
   // State-machine reads (the default column family). nullopt if absent; kIoError.
   Result<std::optional<std::string>> get_state(std::string_view key) const;
+  // The state-machine pairs with begin <= key < end, in key order, at most `limit`. kIoError.
+  Result<std::vector<std::pair<std::string, std::string>>> scan_state(std::string_view begin,
+                                                                      std::string_view end,
+                                                                      size_t limit) const;
 
   // Stops the writer and the syncer, syncs the WAL and records a clean stop (so the next open
   // after a reboot knows nothing was lost), then closes the database. Without the clean record if
