@@ -67,6 +67,10 @@ TEST(RaftCodecTest, RoundTrip) {
     EXPECT_EQ(a.commit, b.commit);
     EXPECT_EQ(a.entries, b.entries);
     EXPECT_EQ(a.snapshot, b.snapshot);
+    EXPECT_EQ(a.snapshot_data == nullptr, b.snapshot_data == nullptr);
+    if (a.snapshot_data && b.snapshot_data) {
+      EXPECT_EQ(*a.snapshot_data, *b.snapshot_data);
+    }
     EXPECT_EQ(a.reject, b.reject);
     EXPECT_EQ(a.reject_hint, b.reject_hint);
     EXPECT_EQ(a.durable, b.durable);

@@ -79,6 +79,8 @@ class Replica {
   void step(const raft::Message& message);
   // The store's durable watermark for this bucket.
   void on_durable(raft::EntryId durable);
+  // The transport could not deliver to `peer`: the core stops streaming to it.
+  void report_unreachable(raft::ReplicaId peer) { core_->report_unreachable(peer); }
 
   // Proposes a mutation and waits for its result. kFailedPrecondition "not leader" (leader()
   // names the leader if known), kBusy, kAborted (a transfer is under way, or the proposal was

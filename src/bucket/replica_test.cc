@@ -11,6 +11,8 @@
 #include <map>
 
 #include "bucket/keys.h"
+#include "bucket/raft_transport.h"
+#include "rpc/sim_network.h"
 #include "runtime/simulated_run.h"
 #include "testing/testing.h"
 
@@ -39,12 +41,23 @@ struct Host {
   std::string path;
   std::unique_ptr<LogStore> store;
   std::unique_ptr<Replica> replica;
+  // Networked groups: the host's RPC server and transport over the SimNetwork.
+  std::unique_ptr<rpc::RpcServer> server;
+  std::unique_ptr<RaftTransport> transport;
   bool up = false;
 };
 
+constexpr uint16_t kRaftPort = 7000;
+std::string node_name(HostId id) { return fmt::format("host{}", id.value()); }
+
 class Group {
  public:
-  explicit Group(int size) : outbox_(this) {
+  // networked: replicas talk through RaftTransport and RpcServer over a SimNetwork; otherwise
+  // messages are posted straight to the addressee.
+  Group(int size, bool networked)
+      : outbox_(this),
+        networked_(networked),
+        network_(context_.get_executor(), clock_, /*seed=*/size) {
     for (int i = 1; i <= size; ++i) {
       hosts_[HostId(i)] = Host{HostId(i), dir_.file(fmt::format("host{}", i)), nullptr, nullptr};
     }
@@ -79,8 +92,29 @@ class Group {
     ReplicaOptions options;
     options.core.self = replica_id(id);
     options.core.seed = id.value();
+    RaftOutbox* outbox = &outbox_;
+    if (networked_) {
+      RaftTransportOptions t;
+      t.clock = &clock_;
+      t.network = &network_.node(node_name(id));
+      t.self = replica_id(id);
+      h.transport = std::make_unique<RaftTransport>(
+          context_.get_executor(), t, [](HostId peer) -> std::optional<PeerAddress> {
+            return PeerAddress{node_name(peer), kRaftPort};
+          });
+      h.transport->set_incarnation(h.store->start_seq());
+      rpc::ServerOptions s;
+      s.clock = &clock_;
+      s.network = &network_.node(node_name(id));
+      s.port = kRaftPort;
+      h.server = std::make_unique<rpc::RpcServer>(context_.get_executor(), s);
+      h.server->register_handler(rpc::MessageType::kRaftBatch,
+                                 std::bind_front(&RaftTransport::handle, h.transport.get()));
+      TESS_CO_RETURN_IF_ERROR(h.server->start());
+      outbox = h.transport.get();
+    }
     auto r = co_await Replica::open(context_.get_executor(), &clock_, h.store.get(), kBucket,
-                                    founding, options, &outbox_);
+                                    founding, options, outbox);
     if (!r.ok()) co_return r.status();
     h.replica = std::move(*r);
     Replica* replica = h.replica.get();
@@ -88,6 +122,7 @@ class Group {
                                   [replica](const std::vector<DurableMark>& marks) {
                                     for (const auto& m : marks) replica->on_durable(m.durable);
                                   });
+    if (h.transport) h.transport->attach(h.replica.get());
     h.replica->start();
     h.up = true;
     co_return Status();
@@ -108,6 +143,14 @@ class Group {
     Host& h = hosts_.at(id);
     h.up = false;
     co_await h.replica->stop();
+    if (h.transport) {
+      h.transport->detach(kBucket);
+      co_await h.server->shutdown(Deadline::after(milliseconds(100), clock_));
+      co_await h.transport->shutdown();
+      network_.crash(node_name(id));
+      h.server.reset();
+      h.transport.reset();
+    }
     h.replica.reset();
     co_await h.store->close();
     h.store.reset();
@@ -142,6 +185,15 @@ class Group {
     it->second.replica->step(message);
   }
 
+  // Frames the transports sent (zero when not networked).
+  uint64_t frames_sent() const {
+    uint64_t n = 0;
+    for (const auto& [id, h] : hosts_) {
+      if (h.transport) n += h.transport->stats().frames_sent;
+    }
+    return n;
+  }
+  bool networked() const { return networked_; }
   boost::asio::io_context& context() { return context_; }
   FakeClock& clock() { return clock_; }
   Host& host(HostId id) { return hosts_.at(id); }
@@ -151,6 +203,8 @@ class Group {
   boost::asio::io_context context_;
   FakeClock clock_;
   DirectOutbox outbox_;
+  bool networked_;
+  rpc::SimNetwork network_;
   std::map<HostId, Host> hosts_;
 };
 
@@ -192,6 +246,10 @@ Task<int> scenario(Group* g) {
   // Durable on a majority.
   EXPECT_TRUE((co_await leader->sync_to(put2->applied_index(), deadline)).ok());
 
+  if (g->networked()) {
+    EXPECT_GT(g->frames_sent(), 10u);
+  }
+
   // The leader dies: another is elected and holds every acknowledged write.
   HostId old = leader->core().self().host;
   co_await g->crash(old);
@@ -218,7 +276,12 @@ Task<int> scenario(Group* g) {
 }
 
 TEST(ReplicaTest, ReplicatesSurvivesALeaderCrashAndCatchesUp) {
-  Group group(3);
+  Group group(3, /*networked=*/false);
+  EXPECT_EQ(group.run(scenario(&group)), 0);
+}
+
+TEST(ReplicaTest, OverTheTransportAndRpc) {
+  Group group(3, /*networked=*/true);
   EXPECT_EQ(group.run(scenario(&group)), 0);
 }
 
