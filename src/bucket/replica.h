@@ -90,6 +90,9 @@ class Replica {
   Task<Result<proto::BucketResult>> mutate(proto::BucketCommand command, Deadline deadline);
   // A linearizable read of one key (lease or ReadIndex): the same failures, never "unknown".
   Task<Result<proto::BucketResult>> get(std::string key, Deadline deadline);
+  // A linearizable read of up to `limit` keys in [start, end) (KvStateMachine::range).
+  Task<Result<proto::BucketResult>> range(std::string start, std::string end, size_t limit,
+                                          Deadline deadline);
   // Waits until every entry up to `index` is durable on a majority (SyncTo). Leader only.
   Task<Status> sync_to(uint64_t index, Deadline deadline);
 
@@ -105,10 +108,14 @@ class Replica {
     std::optional<Result<proto::BucketResult>> result;
   };
   struct PendingRead {
-    Waiter* waiter;
-    std::string key;
+    Waiter* waiter = nullptr;
+    std::string key;       // get, or the start of a range
+    std::string end;       // range only
+    size_t limit = 0;      // range only; 0: a get
     raft::LogIndex index;  // Serve once applied >= index (zero until the core answers).
   };
+  Task<Result<proto::BucketResult>> read(PendingRead read, Deadline deadline);
+  Result<proto::BucketResult> serve(const PendingRead& read);
 
   struct Loaded {
     std::unique_ptr<Replica> replica;
