@@ -658,6 +658,8 @@ void Core::handle_snapshot(const Message& m, Time now) {
   hard_.commit = meta.index;
   config_ = meta.config;
   durable_ = EntryId{};  // The host reports the snapshot point once it is synced.
+  // The answer must not claim the durability of the log the snapshot replaced.
+  set_durable(r);
   r.log_index = meta.index;
   send(std::move(r));
 }
