@@ -232,8 +232,16 @@ void Replica::on_durable(EntryId durable) {
   wake();
 }
 
+void Replica::tick() {
+  if (broken_ || stopping_) return;
+  core_->tick(clock_.now());
+  wake();
+}
+
 Task<void> Replica::run(Replica* self) {
-  Clock::TimePoint next_tick = self->clock_.now() + self->options_.tick_interval;
+  Clock::Duration interval = self->options_.tick_interval;
+  bool own_ticks = interval > Clock::Duration::zero();
+  Clock::TimePoint next_tick = own_ticks ? self->clock_.now() + interval : Clock::TimePoint::max();
   while (!self->stopping_ && !self->broken_) {
     if (self->core_->has_ready()) {
       co_await self->handle_ready();
@@ -242,9 +250,9 @@ Task<void> Replica::run(Replica* self) {
     if (!self->wake_pending_) co_await self->clock_.wait(self->wake_timer_, next_tick);
     self->wake_pending_ = false;
     Clock::TimePoint now = self->clock_.now();
-    if (now >= next_tick) {
+    if (own_ticks && now >= next_tick) {
       self->core_->tick(now);
-      next_tick = now + self->options_.tick_interval;
+      next_tick = now + interval;
     }
   }
   self->running_ = false;

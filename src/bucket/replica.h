@@ -48,6 +48,8 @@ class RaftOutbox {
 struct ReplicaOptions {
   // self and the timeouts; `incarnation` is set from the store's start_seq, `seed` must be set.
   raft::CoreOptions core;
+  // The replica ticks its core this often; zero: its owner calls tick() (BucketHost ticks all its
+  // replicas in one loop turn, so their heartbeats to one peer share a frame).
   Clock::Duration tick_interval = std::chrono::milliseconds(100);
   // The log is compacted to applied - keep_entries once it holds more than compact_above_entries.
   uint64_t compact_above_entries = 10'000;
@@ -79,6 +81,8 @@ class Replica {
   void step(const raft::Message& message);
   // The store's durable watermark for this bucket.
   void on_durable(raft::EntryId durable);
+  // Prompts the core's timers (when ReplicaOptions::tick_interval is zero).
+  void tick();
   // The transport could not deliver to `peer`: the core stops streaming to it.
   void report_unreachable(raft::ReplicaId peer) { core_->report_unreachable(peer); }
 
