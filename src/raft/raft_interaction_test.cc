@@ -1159,7 +1159,7 @@ TEST(RaftInteraction, CommitPushedAtOnce) { run_file("commit_pushed_at_once.txt"
 TEST(RaftInteraction, RecoveringIdleGroup) { run_file("recovering_idle_group.txt"); }
 // Disabled until the core takes a heartbeat's commit only when it is safe (the file says why); the
 // expected outputs are those of such a core.
-TEST(RaftInteraction, DISABLED_HeartbeatCommitAfterPowerLoss) {
+TEST(RaftInteraction, HeartbeatCommitAfterPowerLoss) {
   run_file("heartbeat_commit_after_power_loss.txt");
 }
 
