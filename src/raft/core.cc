@@ -57,7 +57,7 @@ Core::Core(const CoreOptions& options, const InitialState& initial, const LogVie
       applied_(initial.applied),
       applying_(initial.applied),
       recovering_(initial.recovering),
-      durable_(log->snapshot_point()),
+      durable_(),
       started_(now),
       last_now_(now),
       last_heard_leader_(Time::min()),
@@ -171,6 +171,15 @@ void Core::tick(Time now) {
       become_follower(hard_.term, kNoReplica, now);
       return;
     }
+    for (auto& [peer, pr] : progress_) {
+      if (pr.state == Progress::State::kSnapshot &&
+          now - pr.snapshot_sent > 2 * options_.election_timeout_min) {
+        // Its answer never came (lost, or the follower restarted): probe again; the probe finds
+        // out whether it still needs a snapshot.
+        TESS_COVER("raft.snapshot_abandoned");
+        pr.become_probe();
+      }
+    }
     if (now >= next_heartbeat_) broadcast_heartbeat(now);
     return;
   }
@@ -283,7 +292,9 @@ void Core::report_unreachable(ReplicaId peer) {
   if (soft_.role != Role::kLeader) return;
   auto it = progress_.find(peer);
   if (it == progress_.end()) return;
-  if (it->second.state == Progress::State::kReplicate) it->second.become_probe();
+  // A snapshot message may have been among what was lost: probe again rather than wait for an
+  // answer that will not come.
+  if (it->second.state != Progress::State::kProbe) it->second.become_probe();
 }
 
 void Core::report_snapshot_failed(ReplicaId peer) {
@@ -394,6 +405,14 @@ void Core::campaign(Time now, bool pre_vote, bool transfer, bool recovering_quor
 
 void Core::become_leader(Time now) {
   TESS_COVER("raft.became_leader");
+  if (recovering_) {
+    // Elected by a majority of voters that lost nothing (a recovering replica's own vote does not
+    // count), each holding no committed entry it lacks: it holds every committed entry. (Elected
+    // by a recovering quorum, the contract was already exceeded.)
+    TESS_COVER("raft.recovered_by_election");
+    recovering_ = false;
+    recovered_to_report_ = true;
+  }
   soft_.role = Role::kLeader;
   soft_.leader = options_.self;
   soft_.term = hard_.term;
@@ -936,6 +955,7 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
       m.to_incarnation = pr.incarnation;
       m.round = round_;
       pr.become_snapshot(applied_);
+      pr.snapshot_sent = last_now_;
       send(std::move(m));
       return true;
     }
@@ -1059,8 +1079,6 @@ Ready Core::ready() {
   if (hard_ != persisted_hard_) {
     rd.hard_state = hard_;
     rd.must_sync = hard_.term != persisted_hard_.term || hard_.vote != persisted_hard_.vote;
-    // The deliberate bug: votes and terms reach peers before they are on disk.
-    if (TESS_MUTATION("raft.ack_before_persist")) rd.must_sync = false;
   }
   rd.recovered = recovered_to_report_;
   recovered_to_report_ = false;
@@ -1076,7 +1094,12 @@ Ready Core::ready() {
   messages_.clear();
   rd.after_persist = std::move(after_persist_);
   after_persist_.clear();
-  if (rd.must_sync && !rd.messages.empty()) {
+  if (TESS_MUTATION("raft.ack_before_persist")) {
+    // The deliberate bug: answers and votes leave before what they state was written.
+    rd.messages.insert(rd.messages.end(), std::make_move_iterator(rd.after_persist.begin()),
+                       std::make_move_iterator(rd.after_persist.end()));
+    rd.after_persist.clear();
+  } else if (rd.must_sync && !rd.messages.empty()) {
     // A term or vote not yet on disk: nothing of this term may leave before it is (a single
     // voter elects itself and sends appends to learners in the same turn).
     rd.messages.insert(rd.messages.end(), std::make_move_iterator(rd.after_persist.begin()),

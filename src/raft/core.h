@@ -141,6 +141,8 @@ class Core {
   // REQUIRES: has_ready() and no Ready outstanding.
   Ready ready();
   // The host finished `ready`. REQUIRES: it is the outstanding one.
+  // (Durability: the core claims nothing durable until the host reports it with
+  // report_durable(), not even what it loaded at start.)
   void advance(const Ready& ready);
 
   // For status, routing and invariants.

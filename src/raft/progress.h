@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <deque>
 
 #include "raft/types.h"
@@ -26,8 +27,9 @@ struct Progress {
   uint64_t incarnation = 0;
   // Probe: an append is outstanding (until a response or the next heartbeat).
   bool probe_sent = false;
-  // Snapshot: the index it was taken at (a lower bound of the one actually sent).
+  // Snapshot: the index it was taken at (a lower bound of the one actually sent), and when.
   LogIndex pending_snapshot;
+  std::chrono::steady_clock::time_point snapshot_sent;
   // Replicate: appends in flight, as (last index, bytes), oldest first.
   std::deque<std::pair<LogIndex, uint64_t>> inflight;
   uint64_t inflight_bytes = 0;
