@@ -173,41 +173,51 @@ class Core {
   void become_pre_candidate(Time now);
   void become_candidate(Time now, bool transfer);
   void become_leader(Time now);
-  void campaign(Time now, bool pre_vote, bool transfer);
+  void campaign(Time now, bool pre_vote, bool transfer, bool recovering_quorum = false);
   void reset_election_timer(Time now);
 
+  bool step_term(const Message& m, Time now);
   void step_leader(const Message& m, Time now);
   void step_candidate(const Message& m, Time now);
   void step_follower(const Message& m, Time now);
   void handle_vote_request(const Message& m, Time now);
+  void handle_vote_response(const Message& m, Time now);
   void handle_append(const Message& m, Time now);
   void handle_heartbeat(const Message& m, Time now);
   void handle_snapshot(const Message& m, Time now);
-  void handle_append_response(const Message& m, Time now);
-  void handle_heartbeat_response(const Message& m, Time now);
-  void check_recovered(const Message& m);
+  void handle_append_response(const Message& m, Progress& pr, Time now);
+  void handle_heartbeat_response(const Message& m, Progress& pr, Time now);
+  void note_round_ack(ReplicaId from, uint64_t round, Time now);
 
+  Message reply_to(const Message& m, MessageType type) const;
   void send(Message m);
-  void send_after_persist(Message m);
-  // Sends appends (or a snapshot) to `peer` if its progress allows.
+  // Sends appends (or a snapshot) to `peer` as its progress allows; false if nothing was sent.
   bool send_append(ReplicaId peer, bool send_if_empty);
+  void send_timeout_now(ReplicaId peer);
   void broadcast_append();
+  void start_round(Time now);
   void broadcast_heartbeat(Time now);
   bool maybe_commit();
-  void update_lease(Time now);
-  void release_ready_reads();
+  bool lease_usable(Time now) const;
+  void serve_read(ReadId id, Time now);
+  void release_reads();
   void update_quorum_durable();
   void fail_pending_reads();
+  void append_entry(EntryType type, std::string payload);
 
-  LogIndex unstable_first() const;
-  Result<std::vector<Entry>> entries_from(LogIndex from, uint64_t max_bytes) const;
+  EntryId snapshot_point() const;
+  LogIndex persisted_last_index() const;
+  Result<std::vector<Entry>> entries_between(LogIndex from, LogIndex to, uint64_t max_bytes) const;
   bool is_up_to_date(LogIndex last_index, Term last_term) const;
   Term last_term() const;
-  // Appends to the unstable tail (leader proposals, follower appends after a match).
-  void append_unstable(std::vector<Entry> entries);
-  void apply_config_changes(const std::vector<Entry>& entries);
+  LogIndex find_conflict_by_term(LogIndex index, Term term) const;
+  // Appends `entries` (contiguous) after dropping the unstable and stored tail from their first
+  // index. Returns false if that would drop a committed entry (the core is then broken).
+  bool append_unstable(std::vector<Entry> entries);
+  void apply_config_change(const Entry& entry);
   void mark_broken(const Status& status);
   bool promise_holds(Time now) const;
+  Duration random_election_timeout();
 
   CoreOptions options_;
   const LogView* log_;
@@ -227,6 +237,10 @@ class Core {
   // outstanding Ready already (`unstable_handed_`).
   std::vector<Entry> unstable_;
   size_t unstable_handed_ = 0;
+  // Bumped whenever unstable entries are dropped or replaced, so that advance() does not drop
+  // entries that were not in the Ready it acknowledges.
+  uint64_t unstable_generation_ = 0;
+  uint64_t handed_generation_ = 0;
   std::optional<SnapshotMeta> pending_snapshot_;
   std::shared_ptr<const std::string> pending_snapshot_data_;
   bool snapshot_handed_ = false;
@@ -240,27 +254,30 @@ class Core {
 
   // Timers.
   Time started_;
+  // The latest `now` of any input: for work done in advance(), which has no time of its own. It
+  // is never ahead of the true time, so a round stamped with it errs towards a shorter lease.
+  Time last_now_;
   Time election_deadline_;
   Time last_heard_leader_;
   Time next_heartbeat_;
-  Time check_quorum_at_;
   uint64_t rng_state_;
 
   // Candidate.
   std::map<ReplicaId, bool> votes_;
-  int vote_grants_counted_ = 0;  // Only used by the `raft.count_vote_twice` mutation.
   std::map<ReplicaId, bool> pre_vote_recovering_;
   bool campaign_transfer_ = false;
 
   // Leader.
   std::map<ReplicaId, Progress> progress_;
   LogIndex pending_conf_index_;
-  uint64_t uncommitted_bytes_ = 0;
   std::optional<ReplicaId> transfer_target_;
   Time transfer_deadline_;
   bool transferred_this_term_ = false;
   bool committed_own_term_ = false;
   uint64_t round_ = 0;
+  // Whether the current round's messages were handed out already (a read then needs a new round,
+  // whose messages leave after the read arrived).
+  bool round_handed_ = true;
   std::deque<std::pair<uint64_t, Time>> round_stamps_;  // (round, stamp), oldest first.
   std::map<ReplicaId, uint64_t> acked_round_;
   std::map<ReplicaId, Time> last_heard_;
@@ -269,7 +286,12 @@ class Core {
   // Reads that arrived before this term's first commit.
   std::vector<ReadId> reads_waiting_for_commit_;
   LogIndex quorum_durable_;
-  LogIndex self_durable_for_quorum_;
+  // Proposals of this term not yet committed, as (index, bytes), for max_uncommitted_bytes.
+  std::deque<std::pair<LogIndex, uint64_t>> uncommitted_;
+  uint64_t uncommitted_bytes_ = 0;
+  // Candidate: the campaign counts recovering voters' grants (design 2.8).
+  bool campaign_recovering_quorum_ = false;
+  std::map<ReplicaId, uint64_t> peer_incarnation_;
 };
 
 }  // namespace tessera::raft

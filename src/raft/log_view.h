@@ -33,8 +33,7 @@ class MemoryLog final : public LogView {
   EntryId snapshot_point() const override { return snapshot_; }
   LogIndex last_index() const override;
   Result<Term> term(LogIndex index) const override;
-  Result<std::vector<Entry>> entries(LogIndex from, LogIndex to,
-                                     uint64_t max_bytes) const override;
+  Result<std::vector<Entry>> entries(LogIndex from, LogIndex to, uint64_t max_bytes) const override;
 
   // Drops entries >= entries.front().index, then appends. REQUIRES: the first index is at most
   // last_index() + 1 and above the snapshot point.

@@ -63,9 +63,12 @@ struct Progress {
   }
   bool paused(uint32_t max_msgs, uint64_t max_bytes) const {
     switch (state) {
-      case State::kProbe: return probe_sent;
-      case State::kReplicate: return inflight_full(max_msgs, max_bytes);
-      case State::kSnapshot: return true;
+      case State::kProbe:
+        return probe_sent;
+      case State::kReplicate:
+        return inflight_full(max_msgs, max_bytes);
+      case State::kSnapshot:
+        return true;
     }
     return true;
   }

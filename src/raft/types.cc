@@ -87,26 +87,40 @@ Config Config::applied(const ConfChange& change) const {
 
 const char* message_type_name(MessageType type) {
   switch (type) {
-    case MessageType::kAppend: return "App";
-    case MessageType::kAppendResponse: return "AppResp";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResp";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResponse: return "PreVoteResp";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResponse: return "VoteResp";
-    case MessageType::kSnapshot: return "Snap";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
+    case MessageType::kAppend:
+      return "App";
+    case MessageType::kAppendResponse:
+      return "AppResp";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResp";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResp";
+    case MessageType::kSnapshot:
+      return "Snap";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
   }
   return "?";
 }
 
 const char* role_name(Role role) {
   switch (role) {
-    case Role::kFollower: return "follower";
-    case Role::kPreCandidate: return "pre-candidate";
-    case Role::kCandidate: return "candidate";
-    case Role::kLeader: return "leader";
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
   }
   return "?";
 }

@@ -3,6 +3,8 @@
 // and the log store do (their formats are in the design note, 3.1 and 5).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <compare>
 #include <cstdint>
@@ -10,8 +12,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "base/strong_id.h"
 
@@ -116,16 +116,16 @@ struct SnapshotMeta {
 };
 
 enum class MessageType : uint8_t {
-  kAppend = 1,           // Entries after (log_index, log_term), and the leader's commit.
-  kAppendResponse = 2,   // Accepted up to log_index, or reject with a hint.
-  kHeartbeat = 3,        // Leader alive; commit; a lease/ReadIndex round.
+  kAppend = 1,          // Entries after (log_index, log_term), and the leader's commit.
+  kAppendResponse = 2,  // Accepted up to log_index, or reject with a hint.
+  kHeartbeat = 3,       // Leader alive; commit; a lease/ReadIndex round.
   kHeartbeatResponse = 4,
-  kPreVote = 5,          // "Would you vote for me in term `term`?" Changes nobody's state.
+  kPreVote = 5,  // "Would you vote for me in term `term`?" Changes nobody's state.
   kPreVoteResponse = 6,
   kVote = 7,
   kVoteResponse = 8,
-  kSnapshot = 9,         // The follower must install `snapshot` (with the host's data).
-  kTimeoutNow = 10,      // Leadership transfer: campaign now, ignoring the election timer.
+  kSnapshot = 9,     // The follower must install `snapshot` (with the host's data).
+  kTimeoutNow = 10,  // Leadership transfer: campaign now, ignoring the election timer.
 };
 const char* message_type_name(MessageType type);
 
