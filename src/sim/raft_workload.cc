@@ -105,6 +105,7 @@ constexpr auto kFinalReadDeadline = 5s;
 constexpr auto kElectionTimeoutMin = milliseconds(600);
 constexpr auto kHeartbeat = milliseconds(100);
 constexpr auto kSyncInterval = milliseconds(2);
+constexpr auto kSnapshotDeadline = 1s;
 
 uint64_t mix64(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
@@ -299,12 +300,8 @@ struct KvState {
       case raft::EntryType::kConfChange: {
         std::optional<raft::ConfChange> change = raft::decode_conf_change(e.payload);
         if (!change) return fmt::format("entry {} is not a well-formed conf change", e.index);
-        std::string refusal = config.refusal(*change);
-        if (!refusal.empty()) {
-          return fmt::format("conf change at {} applied to a configuration that refuses it: {}",
-                             e.index, refusal);
-        }
-        config = config.applied(*change);
+        // A change that raced another is skipped, by every replica alike (as the core does).
+        if (config.refusal(*change).empty()) config = config.applied(*change);
         return "";
       }
     }
@@ -595,7 +592,8 @@ class RaftWorkload final : public Workload {
   uint64_t next_event_seq_ = 0;
   boost::asio::steady_timer* dispatcher_timer_ = nullptr;
   TimePoint dispatcher_wakes_at_ = TimePoint::max();
-  std::map<std::pair<size_t, size_t>, TimePoint> cuts_;  // (from, to) -> until.
+  std::map<std::pair<size_t, size_t>, TimePoint> cuts_;           // (from, to) -> until.
+  std::map<std::pair<size_t, size_t>, uint64_t> snapshot_sends_;  // (from, to) -> count.
 
   // Invariant state.
   Status failure_;
@@ -757,9 +755,14 @@ void RaftWorkload::handle(Event event) {
     case Event::Kind::kUnreachable:
       core.report_unreachable(event.peer);
       break;
-    case Event::Kind::kSnapshotFailed:
+    case Event::Kind::kSnapshotFailed: {
+      std::optional<size_t> peer = host_of(event.peer);
+      // A deadline report counts only for the latest snapshot sent to that peer.
+      if (event.number != 0 && peer && snapshot_sends_[{event.host, *peer}] != event.number) break;
+      if (event.number != 0) TESS_COVER("raft_sim.snapshot_deadline_passed");
       core.report_snapshot_failed(event.peer);
       break;
+    }
     case Event::Kind::kRestart:
     case Event::Kind::kResume:
       break;
@@ -824,6 +827,9 @@ void RaftWorkload::start_process(size_t index, bool after_power_loss) {
   after_power_loss = after_power_loss || host.power_lost;
   host.power_lost = false;
   ++host.incarnation;
+  // Opening the log store makes what it recovered durable (RocksDB flushes the WAL it replays),
+  // and the core takes the log's snapshot point as durable from the start.
+  sync_now(host);
   bool recovering = after_power_loss || host.os.recovering;
   if (after_power_loss) {
     // The store notices that the crash may have lost unsynced data and marks itself, durably,
@@ -1041,8 +1047,7 @@ void RaftWorkload::land(Host& host) {
         host.proposals.erase(proposal);
       }
     }
-    applied.applied = std::move(ready.committed);
-    ready.committed.clear();
+    applied.applied = ready.committed;  // advance() reads ready.committed too.
     persist(host, std::move(applied), true);
     check_machine(host, "after applying");
   }
@@ -1219,6 +1224,18 @@ void RaftWorkload::send(Host& host, Message message) {
     transport_failed(host.index, host.incarnation, message);
     return;
   }
+  if (message.type == MessageType::kSnapshot) {
+    // A snapshot goes over a stream of its own with a deadline: if its acknowledgement has not
+    // come back by then, the transport reports it failed (the core has no "snapshot done" input,
+    // and ignores the report once the follower's answer moved it on).
+    Event deadline;
+    deadline.kind = Event::Kind::kSnapshotFailed;
+    deadline.host = host.index;
+    deadline.incarnation = host.incarnation;
+    deadline.peer = message.to;
+    deadline.number = ++snapshot_sends_[{host.index, *to}];
+    push(now() + kSnapshotDeadline, std::move(deadline));
+  }
   int copies = net_random_.chance_ppm(duplicate_ppm_) ? 2 : 1;
   for (int copy = 0; copy < copies; ++copy) {
     Event delivery;
@@ -1309,12 +1326,23 @@ void RaftWorkload::observe(Host& host) {
   if (applied > commit) {
     fail(fmt::format("{}: applied {} beyond commit {}", host.name, applied, commit));
   }
-  if (commit < host.seen_commit || applied < host.seen_applied || durable < host.seen_durable) {
-    fail(
-        fmt::format("{}: went back within one process: commit {} -> {}, applied {} -> {}, "
-                    "durable {} -> {}",
-                    host.name, host.seen_commit, commit, host.seen_applied, applied,
-                    host.seen_durable, durable));
+  if (commit < host.seen_commit || applied < host.seen_applied) {
+    fail(fmt::format("{}: went back within one process: commit {} -> {}, applied {} -> {}",
+                     host.name, host.seen_commit, commit, host.seen_applied, applied));
+  }
+  // durable() may go back (the core lowers it when a new leader overwrites the synced tail, and
+  // to zero when a snapshot replaces the log), but it is never a false claim: the synced log holds
+  // the core's entry there.
+  if (durable != host.seen_durable && durable.value() > 0) {
+    Result<Term> durable_term = core.term_at(durable);
+    if (durable_term.ok() && !holds(host.synced.log, durable, *durable_term)) {
+      Result<Term> synced_term = host.synced.log.term(durable);
+      fail(
+          fmt::format("{} claims entry {} (term {}) durable, but its synced log ends at {} and "
+                      "holds term {} there",
+                      host.name, durable, *durable_term, host.synced.log.last_index(),
+                      synced_term.ok() ? synced_term->value() : 0));
+    }
   }
   if (commit != host.seen_commit) holders_dirty_ = true;
   host.seen_commit = commit;
@@ -1463,10 +1491,22 @@ void RaftWorkload::check_holders() {
             if (holds(other.synced.log, durable, *term)) ++holders;
           }
           if (holders < kQuorum) {
+            std::string detail;
+            for (const Host& other : hosts_) {
+              const raft::MemoryLog& synced = other.synced.log;
+              Result<Term> there = synced.term(durable);
+              auto pr = core.progress().find(other.id);
+              detail +=
+                  fmt::format("; {}: synced ({}, {}] term there {}, leader's Progress.durable {}",
+                              other.name, synced.snapshot_point().index, synced.last_index(),
+                              there.ok() ? fmt::format("{}", *there) : std::string("-"),
+                              pr == core.progress().end() ? std::string("(self)")
+                                                          : fmt::format("{}", pr->second.durable));
+            }
             fail(
-                fmt::format("{} (leader of term {}) counts entry {} durable on a majority, but "
-                            "only {} replicas synced it",
-                            host.name, core.term(), durable, holders));
+                fmt::format("{} (leader of term {}) counts entry {} (term {}) durable on a "
+                            "majority, but only {} replicas synced it{}",
+                            host.name, core.term(), durable, *term, holders, detail));
           }
         }
       }
@@ -1826,12 +1866,19 @@ bool RaftWorkload::converged(std::string* why) const {
     const raft::Core& core = *host.core;
     if (core.term() != lead.term() || core.leader() != lead.self() ||
         core.applied() != lead.commit() || core.last_index() != lead.last_index() ||
-        core.recovering() || host.in_flight) {
+        (core.recovering() && core.role() != Role::kLeader) || host.in_flight) {
+      std::string progress = "none";
+      auto pr = lead.progress().find(host.id);
+      if (pr != lead.progress().end()) {
+        progress = fmt::format("{} match {} next {} probe_sent {} inflight {}",
+                               raft::progress_state_name(pr->second.state), pr->second.match,
+                               pr->second.next, pr->second.probe_sent, pr->second.inflight.size());
+      }
       *why = fmt::format(
           "{} is at term {} (leader {}), applied {} last {}{}; the leader at term "
-          "{} commit {}",
+          "{} commit {}, its progress there: {}",
           host.name, core.term(), core.leader(), core.applied(), core.last_index(),
-          core.recovering() ? ", recovering" : "", lead.term(), lead.commit());
+          core.recovering() ? ", recovering" : "", lead.term(), lead.commit(), progress);
       return false;
     }
   }
@@ -1851,9 +1898,12 @@ Task<Status> RaftWorkload::finish() {
     }
     (void)co_await sim_.clock().sleep_for(50ms);
   }
-  sim_.trace().add("converged: {} leads term {}, commit {}", hosts_[*current_leader()].name,
-                   hosts_[*current_leader()].core->term(),
-                   hosts_[*current_leader()].core->commit());
+  const Host& leader = hosts_[*current_leader()];
+  sim_.trace().add("converged: {} leads term {}, commit {}{}", leader.name, leader.core->term(),
+                   leader.core->commit(), leader.core->recovering() ? " (still recovering)" : "");
+  // The core lets a recovering replica campaign (its own vote not counted) and ends recovery
+  // only on an append, so a leader elected while recovering stays so.
+  if (leader.core->recovering()) TESS_COVER("raft_sim.recovering_leader");
   // Every log equals the record from its snapshot point on.
   for (const Host& host : hosts_) {
     const raft::MemoryLog& log = host.os.log;
