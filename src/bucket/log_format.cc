@@ -78,7 +78,7 @@ std::string store_key(std::string_view name) {
 }
 
 // A record value: the header (version, zero bytes, CRC of `body`) then `body`.
-std::string seal_record(std::string body) {
+std::string seal_record(const std::string& body) {
   std::string value(kRecordHeaderBytes, '\0');
   value[0] = static_cast<char>(kLogFormatVersion);
   store_le<uint32_t>(bytes_of(value) + 4, crc32c(span_of(body)));

@@ -83,10 +83,17 @@ EncodedRaftBatch encode_raft_batch(std::span<const BucketMessage> messages) {
     pm->set_reject_hint_term(m.reject_hint_term.value());
     pm->set_round(m.round);
     pm->set_durable(m.durable.value());
+    pm->set_durable_term(m.durable_term.value());
     pm->set_transfer(m.transfer);
     pm->set_recovering(m.recovering);
     pm->set_recovering_quorum(m.recovering_quorum);
     if (m.snapshot) to_proto(*m.snapshot, pm->mutable_snapshot());
+    if (m.snapshot_data && !m.snapshot_data->empty()) {
+      // A snapshot sent inline (replica.h) rides in the payload like entries.
+      pm->set_payload_offset(out.payload.size());
+      out.payload += *m.snapshot_data;
+      pm->set_payload_bytes(m.snapshot_data->size());
+    }
     if (!m.entries.empty()) {
       pm->set_entry_count(static_cast<uint32_t>(m.entries.size()));
       pm->set_payload_offset(out.payload.size());
@@ -138,6 +145,7 @@ Result<std::vector<BucketMessage>> decode_raft_batch(const proto::RaftBatch& bat
     m.reject_hint_term = Term(pm.reject_hint_term());
     m.round = pm.round();
     m.durable = LogIndex(pm.durable());
+    m.durable_term = Term(pm.durable_term());
     m.transfer = pm.transfer();
     m.recovering = pm.recovering();
     m.recovering_quorum = pm.recovering_quorum();
@@ -148,6 +156,20 @@ Result<std::vector<BucketMessage>> decode_raft_batch(const proto::RaftBatch& bat
       auto meta = from_proto(pm.snapshot());
       if (!meta.ok()) return meta.status();
       m.snapshot = std::move(*meta);
+      if (pm.payload_bytes() > 0) {
+        if (pm.payload_offset() != payload_used || pm.payload_offset() > payload.size() ||
+            pm.payload_bytes() > payload.size() - pm.payload_offset()) {
+          return error(StatusCode::kInvalidArgument,
+                       "snapshot data at [{}, +{}) outside a payload of {} bytes",
+                       pm.payload_offset(), pm.payload_bytes(), payload.size());
+        }
+        m.snapshot_data = std::make_shared<const std::string>(
+            payload.substr(pm.payload_offset(), pm.payload_bytes()));
+        payload_used += pm.payload_bytes();
+      }
+    } else if (pm.entry_count() == 0 && pm.payload_bytes() > 0) {
+      return error(StatusCode::kInvalidArgument, "payload bytes in a raft message of kind {}",
+                   pm.kind());
     }
     if (pm.entry_count() > 0) {
       if (m.type != MessageType::kAppend || pm.entry_count() > limits.max_entries_per_message) {

@@ -39,6 +39,7 @@ std::vector<BucketMessage> sample() {
   resp.type = raft::MessageType::kHeartbeatResponse;
   resp.entries.clear();
   resp.durable = LogIndex(8);
+  resp.durable_term = Term(4);
   resp.reject = true;
   resp.reject_hint = LogIndex(6);
   resp.reject_hint_term = Term(2);
@@ -66,9 +67,14 @@ TEST(RaftCodecTest, RoundTrip) {
     EXPECT_EQ(a.commit, b.commit);
     EXPECT_EQ(a.entries, b.entries);
     EXPECT_EQ(a.snapshot, b.snapshot);
+    EXPECT_EQ(a.snapshot_data == nullptr, b.snapshot_data == nullptr);
+    if (a.snapshot_data && b.snapshot_data) {
+      EXPECT_EQ(*a.snapshot_data, *b.snapshot_data);
+    }
     EXPECT_EQ(a.reject, b.reject);
     EXPECT_EQ(a.reject_hint, b.reject_hint);
     EXPECT_EQ(a.durable, b.durable);
+    EXPECT_EQ(a.durable_term, b.durable_term);
     EXPECT_EQ(a.round, b.round);
   }
 }

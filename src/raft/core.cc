@@ -71,6 +71,8 @@ Core::Core(const CoreOptions& options, const InitialState& initial, const LogVie
               applied_, hard_.commit);
   TESS_ASSERT(hard_.commit <= log_->last_index(), "commit {} beyond the log's last index {}",
               hard_.commit, log_->last_index());
+  TESS_ASSERT(config_.voters.empty() || sp.index.value() >= 1,
+              "a replica created with a configuration starts from a snapshot (bootstrap rule)");
   if (applied_ < sp.index) applied_ = applying_ = sp.index;
   if (hard_.commit < sp.index) hard_.commit = sp.index;
   soft_.term = hard_.term;
@@ -183,10 +185,19 @@ void Core::tick(Time now) {
 
 Result<EntryId> Core::propose(std::string payload, Time now) {
   last_now_ = std::max(last_now_, now);
-  if (broken_) return error(StatusCode::kFailedPrecondition, "replica is broken");
-  if (soft_.role != Role::kLeader) {
-    return error(StatusCode::kFailedPrecondition, "not leader (leader {})", soft_.leader);
+  return propose_entry(EntryType::kCommand, std::move(payload));
+}
+
+Status Core::not_leader() const {
+  if (soft_.leader.is_none()) {
+    return error(StatusCode::kFailedPrecondition, "not leader (no leader known)");
   }
+  return error(StatusCode::kFailedPrecondition, "not leader (leader {})", soft_.leader);
+}
+
+Result<EntryId> Core::propose_entry(EntryType type, std::string payload) {
+  if (broken_) return error(StatusCode::kFailedPrecondition, "replica is broken");
+  if (soft_.role != Role::kLeader) return not_leader();
   if (transfer_target_) {
     return error(StatusCode::kAborted, "leadership is being transferred to {}", *transfer_target_);
   }
@@ -199,14 +210,13 @@ Result<EntryId> Core::propose(std::string payload, Time now) {
     TESS_COVER("raft.proposal_busy");
     return error(StatusCode::kBusy, "{} bytes proposed and not yet committed", uncommitted_bytes_);
   }
-  append_entry(EntryType::kCommand, std::move(payload));
+  append_entry(type, std::move(payload));
   return EntryId{last_index(), hard_.term};
 }
 
 Result<EntryId> Core::propose_conf_change(const ConfChange& change, Time now) {
-  if (soft_.role != Role::kLeader) {
-    return error(StatusCode::kFailedPrecondition, "not leader (leader {})", soft_.leader);
-  }
+  last_now_ = std::max(last_now_, now);
+  if (soft_.role != Role::kLeader) return not_leader();
   // Rules 1 and 2 of design 2.5: one change at a time, and none before this leader committed an
   // entry of its own term (pending_conf_index_ is its last index at election).
   if (pending_conf_index_ > applied_) {
@@ -228,20 +238,15 @@ Result<EntryId> Core::propose_conf_change(const ConfChange& change, Time now) {
                    hard_.commit);
     }
   }
-  auto id = propose(encode_conf_change(change), now);
-  if (!id.ok()) return id;
-  // Re-type the entry just appended: it is a configuration change.
-  unstable_.back().type = EntryType::kConfChange;
-  pending_conf_index_ = id->index;
+  auto id = propose_entry(EntryType::kConfChange, encode_conf_change(change));
+  if (id.ok()) pending_conf_index_ = id->index;
   return id;
 }
 
 Status Core::request_read(ReadId id, Time now) {
   last_now_ = std::max(last_now_, now);
   if (broken_) return error(StatusCode::kFailedPrecondition, "replica is broken");
-  if (soft_.role != Role::kLeader) {
-    return error(StatusCode::kFailedPrecondition, "not leader (leader {})", soft_.leader);
-  }
+  if (soft_.role != Role::kLeader) return not_leader();
   if (!committed_own_term_) {
     // Until its term's first entry commits, a new leader may not know the latest commit.
     TESS_COVER("raft.read_waits_for_own_term_commit");
@@ -254,9 +259,7 @@ Status Core::request_read(ReadId id, Time now) {
 
 Status Core::transfer_leadership(ReplicaId target, Time now) {
   last_now_ = std::max(last_now_, now);
-  if (soft_.role != Role::kLeader) {
-    return error(StatusCode::kFailedPrecondition, "not leader (leader {})", soft_.leader);
-  }
+  if (soft_.role != Role::kLeader) return not_leader();
   if (target == options_.self) return Status();
   if (!config_.is_voter(target)) {
     return error(StatusCode::kFailedPrecondition, "{} is not a voter", target);
@@ -310,7 +313,7 @@ void Core::report_durable(EntryId durable) {
     r.term = hard_.term;
     r.from_incarnation = options_.incarnation;
     r.to_incarnation = peer_incarnation_[soft_.leader];
-    r.durable = durable_.index;
+    set_durable(r);
     send(std::move(r));
   }
 }
@@ -417,11 +420,11 @@ void Core::become_leader(Time now) {
     pr.incarnation = peer_incarnation_[r];
     last_heard_[r] = now;
   }
-  // Rule 2 of design 2.5 (the fix for the single-server change bug): no change before an entry
-  // of this term is committed.
-  pending_conf_index_ = last_index();
   start_round(now);
   append_entry(EntryType::kEmpty, "");
+  // Rule 2 of design 2.5 (the fix for the single-server change bug): no change before an entry
+  // of this term is applied, so the empty entry counts as pending.
+  pending_conf_index_ = last_index();
   next_heartbeat_ = now + options_.heartbeat_interval;
 }
 
@@ -563,7 +566,7 @@ void Core::handle_append(const Message& m, Time now) {
   Message r = reply_to(m, MessageType::kAppendResponse);
   if (m.log_index < hard_.commit) {
     r.log_index = hard_.commit;
-    r.durable = durable_.index;
+    set_durable(r);
     send(std::move(r));
     return;
   }
@@ -579,7 +582,7 @@ void Core::handle_append(const Message& m, Time now) {
     r.reject_hint = find_conflict_by_term(std::min(m.log_index, last_index()), m.log_term);
     auto hint_term = term_at(r.reject_hint);
     r.reject_hint_term = hint_term.ok() ? *hint_term : Term();
-    r.durable = durable_.index;
+    set_durable(r);
     send(std::move(r));
     return;
   }
@@ -611,7 +614,7 @@ void Core::handle_append(const Message& m, Time now) {
     }
   }
   r.log_index = last_new;
-  r.durable = durable_.index;
+  set_durable(r);
   send(std::move(r));
 }
 
@@ -620,7 +623,8 @@ void Core::handle_heartbeat(const Message& m, Time now) {
   // The leader sends min(its commit, our match): an index our log holds as the leader's.
   if (m.commit > hard_.commit && m.commit <= last_index()) hard_.commit = m.commit;
   Message r = reply_to(m, MessageType::kHeartbeatResponse);
-  r.durable = durable_.index;
+  set_durable(r);
+  r.recovering = recovering_;
   send(std::move(r));
 }
 
@@ -629,7 +633,7 @@ void Core::handle_snapshot(const Message& m, Time now) {
   if (!m.snapshot) return;
   const SnapshotMeta& meta = *m.snapshot;
   Message r = reply_to(m, MessageType::kAppendResponse);
-  r.durable = durable_.index;
+  set_durable(r);
   if (meta.index <= hard_.commit) {
     r.log_index = hard_.commit;
     send(std::move(r));
@@ -708,6 +712,10 @@ void Core::note_round_ack(ReplicaId from, uint64_t round, Time now) {
   }
   uint64_t quorum_round = kth_highest(rounds, config_.quorum());
   if (quorum_round == 0) return;
+  if (!options_.lease_reads || transferred_this_term_) {
+    release_reads();
+    return;
+  }
   for (const auto& [r, stamp] : round_stamps_) {
     if (r != quorum_round) continue;
     // Design 2.4: a quorum heard from us at or after `stamp`; none of them votes for another
@@ -738,8 +746,7 @@ void Core::handle_append_response(const Message& m, Progress& pr, Time now) {
     send_append(m.from, /*send_if_empty=*/true);
     return;
   }
-  LogIndex durable = std::min(m.durable, m.log_index);
-  if (durable > pr.durable) pr.durable = durable;
+  note_durable(m, pr);
   bool advanced = false;
   if (m.log_index > pr.match) {
     pr.match = m.log_index;
@@ -759,22 +766,35 @@ void Core::handle_append_response(const Message& m, Progress& pr, Time now) {
   }
   update_quorum_durable();
   if (advanced && maybe_commit()) {
-    broadcast_append();
+    broadcast_commit();
   } else {
     send_append(m.from, /*send_if_empty=*/false);
   }
   if (transfer_target_ == m.from && pr.match == last_index()) send_timeout_now(m.from);
 }
 
+void Core::note_durable(const Message& m, Progress& pr) {
+  // The follower's synced prefix is ours only if it holds our entry there: by log matching the
+  // same (index, term) means the same prefix. A report made before its tail was replaced carries
+  // the old term and is ignored.
+  if (m.durable <= pr.durable) return;
+  auto t = term_at(m.durable);
+  if (!t.ok() || *t != m.durable_term) return;
+  pr.durable = m.durable;
+}
+
 void Core::handle_heartbeat_response(const Message& m, Progress& pr, Time now) {
   note_round_ack(m.from, m.round, now);
-  LogIndex durable = std::min(m.durable, pr.match);
-  if (durable > pr.durable) {
-    pr.durable = durable;
-    update_quorum_durable();
-  }
+  note_durable(m, pr);
+  update_quorum_durable();
   if (m.round == 0) return;  // A durability notice, not an answer to a heartbeat.
   pr.probe_sent = false;
+  if (m.recovering && pr.match == last_index() && pr.state != Progress::State::kSnapshot) {
+    // A recovering follower ends its recovery only on an append carrying our commit; an idle
+    // group would otherwise send it none.
+    send_append(m.from, /*send_if_empty=*/true);
+    return;
+  }
   if (pr.state == Progress::State::kReplicate && !pr.inflight.empty() &&
       pr.inflight_full(options_.max_inflight_msgs, options_.max_inflight_bytes)) {
     // An append may have been lost: let one more through so the follower can say where it is.
@@ -844,6 +864,12 @@ void Core::append_entry(EntryType type, std::string payload) {
 
 void Core::broadcast_append() {
   for (auto& [peer, pr] : progress_) send_append(peer, /*send_if_empty=*/false);
+}
+
+void Core::broadcast_commit() {
+  // Followers learn the new commit at once (they apply sooner, and a recovering one can end its
+  // recovery), not at the next heartbeat.
+  for (auto& [peer, pr] : progress_) send_append(peer, /*send_if_empty=*/true);
 }
 
 void Core::start_round(Time now) {
@@ -1090,7 +1116,7 @@ void Core::advance(const Ready& rd) {
   applying_ = applied_;
   if (soft_.role == Role::kLeader) {
     // The leader's own write counts only now that it is persisted.
-    if (maybe_commit()) broadcast_append();
+    if (maybe_commit()) broadcast_commit();
     update_quorum_durable();
   }
 }
@@ -1128,7 +1154,7 @@ void Core::apply_config_change(const Entry& entry) {
     acked_round_.erase(change->replica);
     if (transfer_target_ == change->replica) transfer_target_.reset();
   }
-  if (maybe_commit()) broadcast_append();
+  if (maybe_commit()) broadcast_commit();
 }
 
 void Core::mark_broken(const Status& status) {
@@ -1141,6 +1167,11 @@ void Core::mark_broken(const Status& status) {
 }
 
 // ---- Messages --------------------------------------------------------------------------------
+
+void Core::set_durable(Message& m) const {
+  m.durable = durable_.index;
+  m.durable_term = durable_.term;
+}
 
 Message Core::reply_to(const Message& m, MessageType type) const {
   Message r;

@@ -41,16 +41,22 @@ struct CoreOptions {
   double lease_fraction = 0.9;
   Duration lease_margin = std::chrono::milliseconds(20);
   // Flow control (design 2.3).
-  uint64_t max_msg_bytes = 256 * 1024;
+  uint64_t max_msg_bytes = uint64_t{256} * 1024;
   uint32_t max_inflight_msgs = 64;
-  uint64_t max_inflight_bytes = 4 * 1024 * 1024;
-  uint64_t max_uncommitted_bytes = 8 * 1024 * 1024;
-  uint64_t max_payload_bytes = 1024 * 1024;
+  uint64_t max_inflight_bytes = uint64_t{4} * 1024 * 1024;
+  uint64_t max_uncommitted_bytes = uint64_t{8} * 1024 * 1024;
+  uint64_t max_payload_bytes = uint64_t{1024} * 1024;
   // Seed of the election-timeout jitter (the host derives it from its own randomness).
   uint64_t seed = 1;
 };
 
 // Where the replica starts: what its host loaded from the log store.
+//
+// Bootstrap rule: a group is created with its first configuration as a snapshot, its log's
+// snapshot point at index 1 (term 1) and `config` set, on every founding replica alike. No log
+// holds entry 1, so a replica added later learns the configuration from a snapshot, never by
+// replaying a log that does not contain it (it would end up believing it was the only voter). A
+// replica added later starts with an empty configuration and an empty log.
 struct InitialState {
   HardState hard_state;
   // The configuration of the state machine as applied (BucketState.conf), or of the snapshot.
@@ -152,7 +158,8 @@ class Core {
   const Config& config() const { return config_; }
   bool recovering() const { return recovering_; }
   bool broken() const { return broken_; }
-  // Until when this leader may serve reads without a round (Time::min() when it holds no lease).
+  // Until when this leader may serve reads without a round (Time::min() when it holds no lease:
+  // not leader, lease reads off, or a transfer started in this term).
   Time lease_until() const { return lease_until_; }
   // The snapshot of the state machine as applied now (index applied(), its term, config()).
   SnapshotMeta snapshot_meta() const;
@@ -195,6 +202,11 @@ class Core {
   bool send_append(ReplicaId peer, bool send_if_empty);
   void send_timeout_now(ReplicaId peer);
   void broadcast_append();
+  void broadcast_commit();
+  void note_durable(const Message& m, Progress& pr);
+  void set_durable(Message& m) const;
+  Status not_leader() const;
+  Result<EntryId> propose_entry(EntryType type, std::string payload);
   void start_round(Time now);
   void broadcast_heartbeat(Time now);
   bool maybe_commit();

@@ -27,10 +27,14 @@ class Cluster {
   void start(ReplicaId r, const Config& config) {
     Node& n = nodes_[r];
     n.log = std::make_unique<MemoryLog>();
+    n.log->reset(EntryId{LogIndex(1), Term(1)});  // The bootstrap rule (core.h, InitialState).
     CoreOptions options;
     options.self = r;
     options.seed = r.host.value();
-    n.core = std::make_unique<Core>(options, InitialState{.config = config}, n.log.get(), now_);
+    InitialState initial{.hard_state = {.term = Term(1), .commit = LogIndex(1)},
+                         .config = config,
+                         .applied = LogIndex(1)};
+    n.core = std::make_unique<Core>(options, initial, n.log.get(), now_);
   }
 
   Core& core(uint32_t n) { return *nodes_.at(replica(n)).core; }

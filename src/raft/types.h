@@ -152,11 +152,14 @@ struct Message {
   Term reject_hint_term;
   // Leader -> follower: the lease/ReadIndex round this message belongs to; echoed in responses.
   uint64_t round = 0;
-  // Follower -> leader: the follower's durable (fsynced) index of the leader's log.
+  // Follower -> leader: the follower's durable (fsynced) log prefix, as the last entry's index and
+  // term, so that a report older than a replaced tail cannot be taken for the leader's entries.
   LogIndex durable;
+  Term durable_term;
   // kVote/kPreVote: campaign of a leadership transfer, honoured despite the follower's promise.
   bool transfer = false;
-  // kPreVoteResponse: the voter is recovering (design 2.8). kVote: a majority said so.
+  // kPreVoteResponse, kVoteResponse, kHeartbeatResponse: the sender is recovering (design 2.8).
+  // kVote: recovering_quorum, a majority said so.
   bool recovering = false;
   bool recovering_quorum = false;
   // kSnapshot: what to install; the host fills it from Core::snapshot_meta() when it sends, and

@@ -16,7 +16,9 @@ enum class MessageType : uint32_t {
   kDriveStat = 104,
   kBarrier = 105,
   kListDrives = 106,
-  // 200-299: bucket service. 300-399: management.
+  // 200-299: bucket service (proto/raft.proto, proto/bucket.proto).
+  kRaftBatch = 200,
+  // 300-399: management.
   // Tests use 9000 and above.
   kFirstTestType = 9000,
 };

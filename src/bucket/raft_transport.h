@@ -1,0 +1,106 @@
+// RaftTransport: Raft between the bucket replicas of tessd processes (design 5.1). Every message
+// a replica of this loop sends to one peer store joins that peer's outbox; the first message into
+// an empty outbox posts a flush to the loop, which runs after the handlers already queued, so all
+// buckets' messages of one loop turn leave in one RaftBatch frame. At most
+// max_frames_in_flight frames are outstanding per peer; meanwhile messages accumulate into the
+// next, larger frame (batching grows with load). Above max_queued_bytes per peer, appends are
+// dropped (their followers fall back to probing) while votes and answers still go. A failed call
+// reports the peer unreachable to the buckets whose messages it carried.
+//
+// Receiving: handle() is the RPC handler of kRaftBatch: it decodes the batch (refusing it whole
+// if malformed, nothing stepped), drops one addressed to another store of this host (the host was
+// rebuilt), and steps each message into its bucket's replica; a message for a bucket without a
+// replica here is dropped (replica creation on a leader's message comes with placement).
+//
+// Lives on one executor (a loop); every method is called from it, and its replicas live there.
+// Peers are found through `resolve` (the cluster map's host addresses). REQUIRES: shutdown() is
+// awaited before destruction.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bucket/raft_codec.h"
+#include "bucket/replica.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+#include "runtime/clock.h"
+#include "runtime/task.h"
+
+namespace tessera::bucket {
+
+struct PeerAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct RaftTransportOptions {
+  const Clock* clock = &RealClock::instance();
+  rpc::Network* network = nullptr;  // nullptr: TCP.
+  raft::ReplicaId self;
+  size_t max_frames_in_flight = 4;
+  uint64_t max_queued_bytes = uint64_t{16} * 1024 * 1024;
+  std::chrono::milliseconds call_timeout{2000};
+};
+
+struct RaftTransportStats {
+  uint64_t frames_sent = 0;
+  uint64_t messages_sent = 0;
+  uint64_t frames_failed = 0;
+  uint64_t appends_dropped = 0;
+  uint64_t frames_received = 0;
+  uint64_t frames_refused = 0;
+};
+
+class RaftTransport final : public RaftOutbox {
+ public:
+  using Resolver = std::function<std::optional<PeerAddress>(HostId)>;
+  RaftTransport(Executor executor, RaftTransportOptions options, Resolver resolve);
+  ~RaftTransport() override;
+  RaftTransport(const RaftTransport&) = delete;
+  RaftTransport& operator=(const RaftTransport&) = delete;
+
+  // The replicas messages are delivered to. REQUIRES: detach before the replica is destroyed.
+  void attach(Replica* replica);
+  void detach(BucketId bucket);
+
+  void send(BucketId bucket, raft::Message message) override;
+  // The kRaftBatch handler.
+  Task<Result<rpc::Reply>> handle(rpc::Request request);
+  // Waits for the frames in flight (each bounded by its call timeout) and closes the clients.
+  Task<void> shutdown();
+
+  const RaftTransportStats& stats() const { return stats_; }
+  // The process incarnation stamped on outgoing frames (the log store's start_seq).
+  void set_incarnation(uint64_t start_seq) { incarnation_ = start_seq; }
+
+ private:
+  struct Peer {
+    raft::ReplicaId id;
+    std::vector<BucketMessage> outbox;
+    uint64_t queued_bytes = 0;
+    size_t in_flight = 0;
+    bool flush_posted = false;
+    std::unique_ptr<rpc::RpcClient> client;
+  };
+  static Task<void> flush(RaftTransport* self, raft::ReplicaId peer);
+  Task<void> send_frame(Peer& peer, std::vector<BucketMessage> messages);
+  void post_flush(Peer& peer);
+
+  Executor executor_;
+  RaftTransportOptions options_;
+  Resolver resolve_;
+  uint64_t incarnation_ = 0;
+  std::map<raft::ReplicaId, Peer> peers_;
+  std::map<BucketId, Replica*> replicas_;
+  size_t frames_in_flight_ = 0;
+  bool stopping_ = false;
+  boost::asio::steady_timer idle_timer_;
+  RaftTransportStats stats_;
+};
+
+}  // namespace tessera::bucket
