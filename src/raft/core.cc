@@ -658,8 +658,6 @@ void Core::handle_snapshot(const Message& m, Time now) {
   hard_.commit = meta.index;
   config_ = meta.config;
   durable_ = EntryId{};  // The host reports the snapshot point once it is synced.
-  // LOCAL FIX (wt-rsim): the answer must not carry the durable index of the replaced log.
-  r.durable = durable_.index;
   r.log_index = meta.index;
   send(std::move(r));
 }

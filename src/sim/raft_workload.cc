@@ -647,12 +647,21 @@ RaftWorkload::RaftWorkload(Simulation& simulation)
     initial_config_.voters.push_back(host.id);
   }
   std::sort(initial_config_.voters.begin(), initial_config_.voters.end());
+  // The bootstrap rule (raft/core.h, InitialState): every founding replica starts from a
+  // snapshot at index 1 (term 1) holding the configuration, synced.
+  const EntryId founding{LogIndex(1), Term(1)};
   for (Host& host : hosts_) {
+    host.os.hard = raft::HardState{Term(1), raft::kNoReplica, LogIndex(1)};
+    host.os.log.reset(founding);
+    host.os.machine.applied = founding.index;
     host.os.machine.config = initial_config_;
     host.synced = host.os;
   }
   model_.config = initial_config_;
-  model_digests_.push_back(0);
+  model_.applied = founding.index;
+  record_.push_back(CommittedRecord{founding.term, 0});
+  model_digests_.push_back(0);  // Before index 1 (nothing).
+  model_digests_.push_back(0);  // The founding snapshot: an empty map.
 
   for (size_t k = 0; k < kKeys; ++k) keys_.push_back(fmt::format("k{}", k));
   size_t client_count = 3 + params.below(2);
@@ -759,7 +768,14 @@ void RaftWorkload::handle(Event event) {
       std::optional<size_t> peer = host_of(event.peer);
       // A deadline report counts only for the latest snapshot sent to that peer.
       if (event.number != 0 && peer && snapshot_sends_[{event.host, *peer}] != event.number) break;
-      if (event.number != 0) TESS_COVER("raft_sim.snapshot_deadline_passed");
+      if (event.number != 0) {
+        auto pr = core.progress().find(event.peer);
+        if (pr == core.progress().end() || pr->second.state != raft::Progress::State::kSnapshot) {
+          break;
+        }
+        // The follower's answer was lost: without this report the leader would wait forever.
+        TESS_COVER("raft_sim.snapshot_answer_lost");
+      }
       core.report_snapshot_failed(event.peer);
       break;
     }
