@@ -403,6 +403,8 @@ struct Event {
     kSnapshotFailed,  // The snapshot sent to `peer` was lost.
     kRestart,         // The host boots (`number` != 0: after a power loss).
     kResume,          // Pause `number` of the host ends.
+    kPowerLoss,       // A power blip of the process `incarnation` (restarts soon after).
+    kPowerLossAll,    // Every host loses power at once (beyond the contract).
   };
   Kind kind = Kind::kTick;
   size_t host = 0;
@@ -490,6 +492,7 @@ struct Host {
 struct TermRecord {
   ReplicaId leader;
   size_t host = 0;
+  uint64_t incarnation = 0;  // Of the leader's process: a restarted process is another leader.
   TimePoint elected;
   TimePoint lease_end = TimePoint::min();         // True time.
   TimePoint timeout_now_sent = TimePoint::max();  // First MsgTimeoutNow of the term.
@@ -521,6 +524,8 @@ class RaftWorkload final : public Workload {
   void start_process(size_t index, bool after_power_loss);
   void kill_process(size_t index, const char* why);
   void power_loss(size_t index);
+  void restart_at(size_t index, TimePoint at, bool after_power_loss);
+  void lose_power_everywhere();
   void pause(size_t index, Duration duration);
   void resume(size_t index);
   void schedule_tick(Host& host);
@@ -603,6 +608,14 @@ class RaftWorkload final : public Workload {
   std::vector<uint64_t> model_digests_;  // [i]: digest after applying entries 1..i.
   bool holders_dirty_ = true;
   std::optional<std::pair<size_t, Term>> transfer_;  // (target, term) asked for.
+  bool power_blip_at_next_election_ = false;
+  // Seeds that cut the power of every host once, right after an election (design 8: "of all
+  // hosts in 10% of seeds"). Beyond the contract (more than M replicas lose unsynced data), so
+  // from then on only what must survive anyway is checked: invariants 1, 2, 3d and 5, and the
+  // convergence at the end.
+  std::optional<TimePoint> blackout_after_;
+  bool blackout_armed_ = false;
+  bool beyond_contract_ = false;
 
   // Clients.
   std::vector<Client> clients_;
@@ -634,6 +647,9 @@ RaftWorkload::RaftWorkload(Simulation& simulation)
   slow_sync_ppm_ = std::array<uint64_t, 3>{0, 10'000, 50'000}[params.below(3)];
   compact_ppm_ = std::array<uint64_t, 3>{20'000, 80'000, 250'000}[params.below(3)];
   tail_survives_ppm_ = std::array<uint64_t, 2>{300'000, 700'000}[params.below(2)];
+  if (params.chance(0.1)) {
+    blackout_after_ = simulation.clock().now() + milliseconds(params.between(12'000, 26'000));
+  }
 
   hosts_.resize(kReplicas);
   for (size_t i = 0; i < kReplicas; ++i) {
@@ -724,6 +740,19 @@ void RaftWorkload::handle(Event event) {
       if (event.number == host.pause_id && host.paused_until != TimePoint::min())
         resume(event.host);
       return;
+    case Event::Kind::kPowerLossAll:
+      lose_power_everywhere();
+      return;
+    case Event::Kind::kPowerLoss:
+      if (host.up() && host.incarnation == event.incarnation && !host.amnesic &&
+          amnesic_count() < kMaxAmnesic) {
+        TESS_COVER("raft_sim.power_blip_after_election");
+        sim_.trace().add("power blip of {} (term {}, synced term {})", host.name, host.core->term(),
+                         host.synced.hard.term);
+        power_loss(event.host);
+        restart_at(event.host, now() + milliseconds(chaos_random_.between(100, 600)), true);
+      }
+      return;
     default:
       break;
   }
@@ -781,6 +810,8 @@ void RaftWorkload::handle(Event event) {
     }
     case Event::Kind::kRestart:
     case Event::Kind::kResume:
+    case Event::Kind::kPowerLoss:
+    case Event::Kind::kPowerLossAll:
       break;
   }
   observe(host);
@@ -945,6 +976,36 @@ void RaftWorkload::power_loss(size_t index) {
   sim_.trace().add("{} lost power: log ({}, {}], commit {}, {} unsynced batches kept", host.name,
                    host.os.log.snapshot_point().index, host.os.log.last_index(),
                    host.os.hard.commit, keep);
+}
+
+void RaftWorkload::restart_at(size_t index, TimePoint at, bool after_power_loss) {
+  Event restart;
+  restart.kind = Event::Kind::kRestart;
+  restart.host = index;
+  restart.number = after_power_loss ? 1 : 0;
+  hosts_[index].restart_pending = true;
+  push(at, std::move(restart));
+}
+
+void RaftWorkload::lose_power_everywhere() {
+  sim_.trace().add(
+      "every host loses power (beyond the contract: from here on only invariants "
+      "1, 2, 3d and 5 and the convergence are checked)");
+  TESS_COVER("raft_sim.blackout");
+  beyond_contract_ = true;
+  // Past the contract nothing more is lost by doing it again: black out again after a later
+  // election (a term or vote not synced before it was used would show as two leaders of a term).
+  blackout_after_ = now() + milliseconds(chaos_random_.between(1'500, 4'000));
+  for (size_t i = 0; i < kReplicas; ++i) {
+    bool was_down = !hosts_[i].up();
+    power_loss(i);
+    if (!was_down) restart_at(i, now() + milliseconds(chaos_random_.between(100, 1000)), true);
+  }
+  std::string terms;
+  for (const Host& host : hosts_) {
+    terms += fmt::format(" {}:{}/{}", host.name, host.os.hard.term, host.os.hard.vote);
+  }
+  sim_.trace().add("after the blackout (term/vote):{}", terms);
 }
 
 void RaftWorkload::pause(size_t index, Duration duration) {
@@ -1296,13 +1357,14 @@ void RaftWorkload::observe(Host& host) {
     host.seen_quorum_durable = LogIndex(0);
   }
   if (leading) {
-    auto [it, inserted] = terms_.try_emplace(term, TermRecord{core.self(), host.index, now()});
+    auto [it, inserted] =
+        terms_.try_emplace(term, TermRecord{core.self(), host.index, host.incarnation, now()});
     TermRecord& record = it->second;
     if (inserted) {
       on_new_leader(host, term, record);
-    } else if (record.leader != core.self()) {
-      fail(fmt::format("two leaders in term {}: {} and {}", term, hosts_[record.host].name,
-                       host.name));
+    } else if (record.leader != core.self() || record.incarnation != host.incarnation) {
+      fail(fmt::format("two leaders in term {}: {} (process {}) and {} (process {})", term,
+                       hosts_[record.host].name, record.incarnation, host.name, host.incarnation));
     }
     host.leading_term = term;
     raft::Time lease = core.lease_until();
@@ -1370,6 +1432,22 @@ void RaftWorkload::on_new_leader(Host& host, Term term, TermRecord& record) {
   ++elections_;
   sim_.trace().add("{} leads term {} (commit {}, last {})", host.name, term, host.core->commit(),
                    host.core->last_index());
+  if (blackout_armed_) {
+    blackout_armed_ = false;
+    Event blackout;
+    blackout.kind = Event::Kind::kPowerLossAll;
+    blackout.host = host.index;
+    push(now() + microseconds(chaos_random_.between(0, 500)), std::move(blackout));
+  } else if (power_blip_at_next_election_) {
+    power_blip_at_next_election_ = false;
+    if (!host.amnesic && amnesic_count() < kMaxAmnesic) {
+      Event blip;
+      blip.kind = Event::Kind::kPowerLoss;
+      blip.host = host.index;
+      blip.incarnation = host.incarnation;
+      push(now() + microseconds(chaos_random_.between(0, 2000)), std::move(blip));
+    }
+  }
   if (transfer_ && transfer_->first == host.index && transfer_->second < term) {
     TESS_COVER("raft_sim.leadership_transferred");
     transfer_.reset();
@@ -1401,6 +1479,7 @@ void RaftWorkload::check_lease(Term term, const TermRecord& record) {
 }
 
 void RaftWorkload::record_committed(Host& host, const Entry& entry) {
+  if (beyond_contract_) return;
   uint64_t hash = hash_bytes(entry.payload) ^ static_cast<uint64_t>(entry.type);
   uint64_t index = entry.index.value();
   if (index >= 1 && index <= record_.size()) {
@@ -1442,6 +1521,7 @@ void RaftWorkload::check_written(Host& host, const Batch& batch) {
 }
 
 void RaftWorkload::check_machine(Host& host, const char* when) {
+  if (beyond_contract_) return;
   const KvState& machine = host.os.machine;
   uint64_t applied = machine.applied.value();
   if (applied >= model_digests_.size()) {
@@ -1465,7 +1545,7 @@ bool RaftWorkload::holds(const raft::MemoryLog& log, LogIndex index, Term term) 
 void RaftWorkload::check_holders() {
   holders_dirty_ = false;
   size_t amnesic = amnesic_count();
-  if (amnesic > kMaxAmnesic) {
+  if (amnesic > kMaxAmnesic && !beyond_contract_) {
     fail(fmt::format("the workload let {} replicas lose power at once", amnesic));
     return;
   }
@@ -1473,7 +1553,8 @@ void RaftWorkload::check_holders() {
     // 3b, after every change: the OS-visible log matches the record at min(last, own commit).
     const raft::MemoryLog& log = host.os.log;
     LogIndex upto = std::min({log.last_index(), host.os.hard.commit, LogIndex(record_.size())});
-    if (upto > log.snapshot_point().index && !holds(log, upto, record_[upto.value() - 1].term)) {
+    if (!beyond_contract_ && upto > log.snapshot_point().index &&
+        !holds(log, upto, record_[upto.value() - 1].term)) {
       fail(fmt::format("{}'s log differs from the committed record at {} (its commit {})",
                        host.name, upto, host.os.hard.commit));
     }
@@ -1481,7 +1562,7 @@ void RaftWorkload::check_holders() {
     raft::Core& core = *host.core;
     // 3c: the entry at its commit index is OS-visible on a majority (amnesic replicas counted).
     LogIndex commit = core.commit();
-    if (commit.value() > 0) {
+    if (commit.value() > 0 && !beyond_contract_) {
       Result<Term> term = core.term_at(commit);
       if (term.ok()) {
         size_t holders = 0;
@@ -1642,7 +1723,7 @@ Task<bool> RaftWorkload::run_op(size_t c, KvOperation op, Duration budget) {
         record.op.output_ok = waiter.cas_ok;
         client.leader_guess = target;
         // Invariant 6.
-        if (!is_get) {
+        if (!is_get && !beyond_contract_) {
           const std::optional<EntryId>& entry = record.entry;
           uint64_t i = entry ? entry->index.value() : 0;
           if (!entry || i == 0 || i > record_.size() || record_[i - 1].term != entry->term) {
@@ -1731,12 +1812,7 @@ void RaftWorkload::chaos_step() {
   if (leader && random.chance(0.35)) victim = *leader;
   uint64_t dice = random.below(100);
   auto restart_later = [&](size_t index, bool after_power_loss) {
-    Event restart;
-    restart.kind = Event::Kind::kRestart;
-    restart.host = index;
-    restart.number = after_power_loss ? 1 : 0;
-    hosts_[index].restart_pending = true;
-    push(now() + milliseconds(random.between(100, 3000)), std::move(restart));
+    restart_at(index, now() + milliseconds(random.between(100, 3000)), after_power_loss);
   };
   if (dice < 22) {  // kill -9, often of a host with a write in flight.
     std::vector<size_t> writing;
@@ -1823,7 +1899,7 @@ void RaftWorkload::chaos_step() {
         break;
       }
     }
-  } else if (dice < 90) {  // Leadership transfer to a random voter.
+  } else if (dice < 88) {  // Leadership transfer to a random voter.
     if (!leader || hosts_[*leader].paused_until != TimePoint::min()) return;
     Host& host = hosts_[*leader];
     size_t target = (*leader + 1 + random.below(kReplicas - 1)) % kReplicas;
@@ -1833,6 +1909,10 @@ void RaftWorkload::chaos_step() {
     if (transferring.ok()) transfer_ = std::make_pair(target, host.core->term());
     observe(host);
     pump(host);
+  } else if (dice < 94) {
+    // A power blip of the next leader right after its election, before the periodic sync: its
+    // term and vote must have been synced before anything that depends on them left.
+    power_blip_at_next_election_ = true;
   }
   // Otherwise a quiet interval.
 }
@@ -1841,6 +1921,10 @@ Task<void> RaftWorkload::chaos() {
   TimePoint end = now() + kChaos;
   while (now() < end && failure_.ok()) {
     (void)co_await sim_.clock().sleep_for(milliseconds(chaos_random_.between(150, 1500)));
+    if (blackout_after_ && now() >= *blackout_after_) {
+      blackout_after_.reset();
+      blackout_armed_ = true;  // At the next election.
+    }
     chaos_step();
   }
 }
@@ -1920,6 +2004,10 @@ Task<Status> RaftWorkload::finish() {
   // The core lets a recovering replica campaign (its own vote not counted) and ends recovery
   // only on an append, so a leader elected while recovering stays so.
   if (leader.core->recovering()) TESS_COVER("raft_sim.recovering_leader");
+  if (beyond_contract_) {
+    sim_.trace().add("beyond the contract since the blackout: the history is not checked");
+    co_return failure_;
+  }
   // Every log equals the record from its snapshot point on.
   for (const Host& host : hosts_) {
     const raft::MemoryLog& log = host.os.log;
