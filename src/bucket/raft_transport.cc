@@ -1,6 +1,7 @@
 #include "bucket/raft_transport.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "base/fault_points.h"
 #include "base/log.h"
@@ -61,6 +62,9 @@ void RaftTransport::post_flush(Peer& peer) {
 }
 
 Task<void> RaftTransport::flush(RaftTransport* self, raft::ReplicaId id) {
+  // co_spawn starts a task inline when called on its executor: yield first, so the handlers
+  // already queued (other buckets' Readies of this turn) add their messages to this frame.
+  co_await boost::asio::post(self->executor_, boost::asio::use_awaitable);
   Peer& peer = self->peers_.at(id);
   peer.flush_posted = false;
   if (peer.outbox.empty() || self->stopping_) co_return;

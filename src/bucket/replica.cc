@@ -89,6 +89,27 @@ class BatchStateStore final : public StateStore {
   std::map<std::string, std::optional<std::string>, std::less<>> overlay_;
 };
 
+// Read-only: the database as of the last completed write.
+class StoredState final : public StateStore {
+ public:
+  explicit StoredState(LogStore& store) : store_(store) {}
+  Result<std::optional<std::string>> get(std::string_view key) override {
+    return store_.get_state(key);
+  }
+  void put(std::string_view, std::string_view) override {
+    TESS_ASSERT(false, "a read wrote state");
+  }
+  void erase(std::string_view) override { TESS_ASSERT(false, "a read erased state"); }
+  Result<std::vector<std::pair<std::string, std::string>>> scan(std::string_view start,
+                                                                std::string_view end,
+                                                                size_t limit) override {
+    return store_.scan_state(start, end, limit);
+  }
+
+ private:
+  LogStore& store_;
+};
+
 void append_record(std::string& out, std::string_view key, std::string_view value) {
   std::byte size[4];
   store_le<uint32_t>(size, static_cast<uint32_t>(key.size()));
@@ -211,8 +232,16 @@ void Replica::on_durable(EntryId durable) {
   wake();
 }
 
+void Replica::tick() {
+  if (broken_ || stopping_) return;
+  core_->tick(clock_.now());
+  wake();
+}
+
 Task<void> Replica::run(Replica* self) {
-  Clock::TimePoint next_tick = self->clock_.now() + self->options_.tick_interval;
+  Clock::Duration interval = self->options_.tick_interval;
+  bool own_ticks = interval > Clock::Duration::zero();
+  Clock::TimePoint next_tick = own_ticks ? self->clock_.now() + interval : Clock::TimePoint::max();
   while (!self->stopping_ && !self->broken_) {
     if (self->core_->has_ready()) {
       co_await self->handle_ready();
@@ -221,9 +250,9 @@ Task<void> Replica::run(Replica* self) {
     if (!self->wake_pending_) co_await self->clock_.wait(self->wake_timer_, next_tick);
     self->wake_pending_ = false;
     Clock::TimePoint now = self->clock_.now();
-    if (now >= next_tick) {
+    if (own_ticks && now >= next_tick) {
       self->core_->tick(now);
-      next_tick = now + self->options_.tick_interval;
+      next_tick = now + interval;
     }
   }
   self->running_ = false;
@@ -415,18 +444,25 @@ void Replica::serve_reads() {
       ++it;
       continue;
     }
-    auto value = store_.get_state(user_key(bucket_, read.key));
-    if (!value.ok()) {
-      finish(read.waiter, value.status());
-    } else {
-      proto::BucketResult result;
-      result.set_found(value->has_value());
-      if (*value) result.set_value(**value);
-      result.set_applied_index(applied.value());
-      finish(read.waiter, std::move(result));
-    }
+    auto result = serve(read);
+    if (result.ok()) result->set_applied_index(applied.value());
+    finish(read.waiter, std::move(result));
     it = reads_.erase(it);
   }
+}
+
+Result<proto::BucketResult> Replica::serve(const PendingRead& read) {
+  // Served on the loop right after the check that allowed it, with no suspension between: a
+  // newer leader's writes cannot come between the lease (or ReadIndex round) and this read.
+  if (read.limit == 0) {
+    TESS_ASSIGN_OR_RETURN(auto value, store_.get_state(user_key(bucket_, read.key)));
+    proto::BucketResult result;
+    result.set_found(value.has_value());
+    if (value) result.set_value(std::move(*value));
+    return result;
+  }
+  StoredState state(store_);
+  return machine_.range(state, read.key, read.end, read.limit);
 }
 
 void Replica::release_syncs() {
@@ -510,13 +546,31 @@ Task<Result<proto::BucketResult>> Replica::mutate(proto::BucketCommand command, 
 }
 
 Task<Result<proto::BucketResult>> Replica::get(std::string key, Deadline deadline) {
+  // A named local, not a braced temporary, as the argument of a coroutine (GCC 12: style.md).
+  PendingRead pending;
+  pending.key = std::move(key);
+  co_return co_await read(std::move(pending), deadline);
+}
+
+Task<Result<proto::BucketResult>> Replica::range(std::string start, std::string end, size_t limit,
+                                                 Deadline deadline) {
+  limit = std::clamp<size_t>(limit, 1, kMaxRangeLimit);
+  PendingRead pending;
+  pending.key = std::move(start);
+  pending.end = std::move(end);
+  pending.limit = limit;
+  co_return co_await read(std::move(pending), deadline);
+}
+
+Task<Result<proto::BucketResult>> Replica::read(PendingRead pending, Deadline deadline) {
   if (broken_ || stopping_) {
     co_return error(StatusCode::kUnavailable, "bucket {} replica is stopped", bucket_);
   }
   raft::ReadId id(next_read_id_++);
   TESS_CO_RETURN_IF_ERROR(core_->request_read(id, clock_.now()));
   Waiter waiter(executor_);
-  reads_.emplace(id, PendingRead{&waiter, std::move(key), LogIndex()});
+  pending.waiter = &waiter;
+  reads_.emplace(id, std::move(pending));
   wake();
   auto result = co_await wait_for(waiter, deadline);
   if (!waiter.result) reads_.erase(id);

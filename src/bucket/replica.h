@@ -48,6 +48,8 @@ class RaftOutbox {
 struct ReplicaOptions {
   // self and the timeouts; `incarnation` is set from the store's start_seq, `seed` must be set.
   raft::CoreOptions core;
+  // The replica ticks its core this often; zero: its owner calls tick() (BucketHost ticks all its
+  // replicas in one loop turn, so their heartbeats to one peer share a frame).
   Clock::Duration tick_interval = std::chrono::milliseconds(100);
   // The log is compacted to applied - keep_entries once it holds more than compact_above_entries.
   uint64_t compact_above_entries = 10'000;
@@ -79,6 +81,8 @@ class Replica {
   void step(const raft::Message& message);
   // The store's durable watermark for this bucket.
   void on_durable(raft::EntryId durable);
+  // Prompts the core's timers (when ReplicaOptions::tick_interval is zero).
+  void tick();
   // The transport could not deliver to `peer`: the core stops streaming to it.
   void report_unreachable(raft::ReplicaId peer) { core_->report_unreachable(peer); }
 
@@ -90,6 +94,9 @@ class Replica {
   Task<Result<proto::BucketResult>> mutate(proto::BucketCommand command, Deadline deadline);
   // A linearizable read of one key (lease or ReadIndex): the same failures, never "unknown".
   Task<Result<proto::BucketResult>> get(std::string key, Deadline deadline);
+  // A linearizable read of up to `limit` keys in [start, end) (KvStateMachine::range).
+  Task<Result<proto::BucketResult>> range(std::string start, std::string end, size_t limit,
+                                          Deadline deadline);
   // Waits until every entry up to `index` is durable on a majority (SyncTo). Leader only.
   Task<Status> sync_to(uint64_t index, Deadline deadline);
 
@@ -105,10 +112,14 @@ class Replica {
     std::optional<Result<proto::BucketResult>> result;
   };
   struct PendingRead {
-    Waiter* waiter;
-    std::string key;
+    Waiter* waiter = nullptr;
+    std::string key;       // get, or the start of a range
+    std::string end;       // range only
+    size_t limit = 0;      // range only; 0: a get
     raft::LogIndex index;  // Serve once applied >= index (zero until the core answers).
   };
+  Task<Result<proto::BucketResult>> read(PendingRead read, Deadline deadline);
+  Result<proto::BucketResult> serve(const PendingRead& read);
 
   struct Loaded {
     std::unique_ptr<Replica> replica;

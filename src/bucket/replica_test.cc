@@ -10,6 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <map>
 
+#include "bucket/bucket_client.h"
+#include "bucket/bucket_service.h"
 #include "bucket/keys.h"
 #include "bucket/raft_transport.h"
 #include "rpc/sim_network.h"
@@ -44,6 +46,7 @@ struct Host {
   // Networked groups: the host's RPC server and transport over the SimNetwork.
   std::unique_ptr<rpc::RpcServer> server;
   std::unique_ptr<RaftTransport> transport;
+  std::unique_ptr<BucketService> service;
   bool up = false;
 };
 
@@ -110,6 +113,11 @@ class Group {
       h.server = std::make_unique<rpc::RpcServer>(context_.get_executor(), s);
       h.server->register_handler(rpc::MessageType::kRaftBatch,
                                  std::bind_front(&RaftTransport::handle, h.transport.get()));
+      h.service = std::make_unique<BucketService>();
+      h.server->register_handler(rpc::MessageType::kBucketCall,
+                                 std::bind_front(&BucketService::handle_call, h.service.get()));
+      h.server->register_handler(rpc::MessageType::kBucketSync,
+                                 std::bind_front(&BucketService::handle_sync, h.service.get()));
       TESS_CO_RETURN_IF_ERROR(h.server->start());
       outbox = h.transport.get();
     }
@@ -123,6 +131,7 @@ class Group {
                                     for (const auto& m : marks) replica->on_durable(m.durable);
                                   });
     if (h.transport) h.transport->attach(h.replica.get());
+    if (h.service) h.service->attach(h.replica.get());
     h.replica->start();
     h.up = true;
     co_return Status();
@@ -145,11 +154,13 @@ class Group {
     co_await h.replica->stop();
     if (h.transport) {
       h.transport->detach(kBucket);
+      h.service->detach(kBucket);
       co_await h.server->shutdown(Deadline::after(milliseconds(100), clock_));
       co_await h.transport->shutdown();
       network_.crash(node_name(id));
       h.server.reset();
       h.transport.reset();
+      h.service.reset();
     }
     h.replica.reset();
     co_await h.store->close();
@@ -194,6 +205,12 @@ class Group {
     return n;
   }
   bool networked() const { return networked_; }
+  rpc::SimNetwork& network() { return network_; }
+  std::vector<HostId> host_ids() const {
+    std::vector<HostId> out;
+    for (const auto& [id, h] : hosts_) out.push_back(id);
+    return out;
+  }
   boost::asio::io_context& context() { return context_; }
   FakeClock& clock() { return clock_; }
   Host& host(HostId id) { return hosts_.at(id); }
@@ -273,6 +290,64 @@ Task<int> scenario(Group* g) {
   EXPECT_TRUE(stored.ok() && stored->has_value() && **stored == "after");
   co_await g->stop_all();
   co_return 0;
+}
+
+// The map as a client sees it: every host holds the bucket.
+class StaticDirectory final : public BucketDirectory {
+ public:
+  explicit StaticDirectory(std::vector<HostId> hosts) : hosts_(std::move(hosts)) {}
+  std::vector<HostId> replicas(BucketId) const override { return hosts_; }
+  std::optional<PeerAddress> address(HostId host) const override {
+    return PeerAddress{node_name(host), kRaftPort};
+  }
+  Task<Status> refresh(Deadline) override { co_return Status(); }
+
+ private:
+  std::vector<HostId> hosts_;
+};
+
+Task<int> client_scenario(Group* g) {
+  EXPECT_TRUE((co_await g->start_all()).ok());
+  StaticDirectory directory(g->host_ids());
+  BucketClientOptions options;
+  options.clock = &g->clock();
+  options.network = &g->network().node("client");
+  options.session = 77;
+  BucketClient client(g->context().get_executor(), directory, options);
+  Deadline deadline = Deadline::after(std::chrono::seconds(10), g->clock());
+  // The first call finds the leader however the election went (redirects or retries).
+  auto put1 = co_await client.put(kBucket, "k", "v1", deadline);
+  EXPECT_TRUE(put1.ok()) << put1.status().to_string();
+  auto cas_ok = co_await client.compare_and_set(kBucket, "k", "v1", "v2", deadline);
+  EXPECT_TRUE(cas_ok.ok() && cas_ok->found());
+  auto cas_stale = co_await client.compare_and_set(kBucket, "k", "v1", "v3", deadline);
+  EXPECT_TRUE(cas_stale.ok() && !cas_stale->found() && cas_stale->value() == "v2");
+  auto absent = co_await client.compare_and_set(kBucket, "new", std::nullopt, "x", deadline);
+  EXPECT_TRUE(absent.ok() && absent->found());
+  auto listed = co_await client.range(kBucket, "", "", 10, deadline);
+  EXPECT_TRUE(listed.ok() && listed->found());
+  EXPECT_TRUE((co_await client.sync_to(kBucket, absent->applied_index(), deadline)).ok());
+
+  // Kill the leader: the client's next calls find the new one within their deadline.
+  Replica* leader = co_await g->wait_for_leader();
+  EXPECT_NE(leader, nullptr);
+  if (leader == nullptr) co_return 1;
+  co_await g->crash(leader->core().self().host);
+  uint64_t retries_before = client.stats().retries + client.stats().redirects;
+  deadline = Deadline::after(std::chrono::seconds(10), g->clock());
+  auto put2 = co_await client.put(kBucket, "k", "v4", deadline);
+  EXPECT_TRUE(put2.ok()) << put2.status().to_string();
+  auto got = co_await client.get(kBucket, "k", deadline);
+  EXPECT_TRUE(got.ok() && got->found() && got->value() == "v4");
+  EXPECT_GT(client.stats().retries + client.stats().redirects, retries_before);
+  client.close();
+  co_await g->stop_all();
+  co_return 0;
+}
+
+TEST(ReplicaTest, ClientFindsTheLeaderAndFollowsItAcrossACrash) {
+  Group group(3, /*networked=*/true);
+  EXPECT_EQ(group.run(client_scenario(&group)), 0);
 }
 
 TEST(ReplicaTest, ReplicatesSurvivesALeaderCrashAndCatchesUp) {

@@ -445,8 +445,9 @@ bool Core::promise_holds(Time now) const {
   if (last_heard_leader_ != Time::min() && now - last_heard_leader_ < options_.election_timeout_min)
     return true;
   // After a restart the replica cannot know whom it heard from: it keeps the promise for a whole
-  // timeout. A replica that never joined a term promised nothing.
-  return hard_.term.value() > 0 && now - started_ < options_.election_timeout_min;
+  // timeout. A replica that never saw a term with a leader promised nothing.
+  // Founding replicas start at term 1 (the bootstrap rule), where no leader ever existed.
+  return hard_.term.value() > 1 && now - started_ < options_.election_timeout_min;
 }
 
 // ---- Elections -------------------------------------------------------------------------------
@@ -620,8 +621,13 @@ void Core::handle_append(const Message& m, Time now) {
 
 void Core::handle_heartbeat(const Message& m, Time now) {
   (void)now;
-  // The leader sends min(its commit, our match): an index our log holds as the leader's.
-  if (m.commit > hard_.commit && m.commit <= last_index()) hard_.commit = m.commit;
+  // The leader sends min(its commit, our match): an index our log holds as the leader's, if the
+  // match it knows is of this incarnation. A heartbeat addressed to an earlier one may name
+  // entries a power loss took back (a synced older tail can reappear in their place).
+  if (m.to_incarnation == options_.incarnation && m.commit > hard_.commit &&
+      m.commit <= last_index()) {
+    hard_.commit = m.commit;
+  }
   Message r = reply_to(m, MessageType::kHeartbeatResponse);
   set_durable(r);
   r.recovering = recovering_;
@@ -658,6 +664,8 @@ void Core::handle_snapshot(const Message& m, Time now) {
   hard_.commit = meta.index;
   config_ = meta.config;
   durable_ = EntryId{};  // The host reports the snapshot point once it is synced.
+  // The answer must not claim the durability of the log the snapshot replaced.
+  set_durable(r);
   r.log_index = meta.index;
   send(std::move(r));
 }
@@ -675,6 +683,7 @@ void Core::step_leader(const Message& m, Time now) {
     pr.incarnation = m.from_incarnation;
     pr.match = LogIndex();
     pr.durable = LogIndex();
+    pr.sent_commit = LogIndex();
     pr.become_probe();
     pr.next = last_index().next();
     acked_round_.erase(m.from);
@@ -765,6 +774,9 @@ void Core::handle_append_response(const Message& m, Progress& pr, Time now) {
   update_quorum_durable();
   if (advanced && maybe_commit()) {
     broadcast_commit();
+  } else if (std::min(hard_.commit, pr.match) > pr.sent_commit) {
+    // It can take a commit it was not sent (its probe was out when the commit moved).
+    send_append(m.from, /*send_if_empty=*/true);
   } else {
     send_append(m.from, /*send_if_empty=*/false);
   }
@@ -944,6 +956,7 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
     m.entries = std::move(*entries);
     bool has_entries = !m.entries.empty();
     LogIndex last = has_entries ? m.entries.back().index : prev;
+    pr.sent_commit = std::max(pr.sent_commit, std::min(hard_.commit, last));
     send(std::move(m));
     sent = true;
     if (pr.state == Progress::State::kReplicate) {

@@ -314,7 +314,8 @@ std::string format_message(const Message& m) {
     out += fmt::format(" hint={}/{}", m.reject_hint_term, m.reject_hint);
   }
   if (m.round != 0) out += fmt::format(" round={}", m.round);
-  if (m.durable.value() != 0) out += fmt::format(" durable={}", m.durable);
+  // As term/index: a report names entries, not only a position (a replaced tail has other terms).
+  if (m.durable.value() != 0) out += fmt::format(" durable={}/{}", m.durable_term, m.durable);
   if (m.transfer) out += " transfer";
   if (m.recovering) out += " recovering";
   if (m.recovering_quorum) out += " recovering-quorum";
@@ -828,6 +829,9 @@ class Env {
       print(line);
     }
     n.core->advance(rd);
+    // The snapshot was installed durably in (1): its point is this replica's durable prefix now
+    // (the core forgot what it had reported before, core.cc handle_snapshot).
+    if (rd.snapshot) n.core->report_durable(EntryId{rd.snapshot->index, rd.snapshot->term});
     check_config(n);
   }
 
@@ -1105,7 +1109,7 @@ const char* const kFiles[] = {
     "read_before_own_term_commit.txt",
     "transfer.txt",
     "learner_add_and_promote.txt",
-    "learner_config_from_log.txt",
+    "new_replica_gets_config_by_snapshot.txt",
     "remove_leader_refused.txt",
     "ongaro_single_server_bug.txt",
     "snapshot_to_lagging_follower.txt",
@@ -1114,6 +1118,13 @@ const char* const kFiles[] = {
     "unreachable.txt",
     "durable.txt",
     "durable_across_truncation.txt",
+    "transfer_to_lagging_target.txt",
+    "max_msg_bytes.txt",
+    "max_inflight_bytes.txt",
+    "snapshot_failed.txt",
+    "commit_pushed_at_once.txt",
+    "recovering_idle_group.txt",
+    "heartbeat_commit_after_power_loss.txt",
 };
 
 TEST(RaftInteraction, Election) { run_file("election.txt"); }
@@ -1129,7 +1140,9 @@ TEST(RaftInteraction, ReadIndexOnly) { run_file("read_index_only.txt"); }
 TEST(RaftInteraction, ReadBeforeOwnTermCommit) { run_file("read_before_own_term_commit.txt"); }
 TEST(RaftInteraction, Transfer) { run_file("transfer.txt"); }
 TEST(RaftInteraction, LearnerAddAndPromote) { run_file("learner_add_and_promote.txt"); }
-TEST(RaftInteraction, LearnerConfigFromLog) { run_file("learner_config_from_log.txt"); }
+TEST(RaftInteraction, NewReplicaGetsConfigBySnapshot) {
+  run_file("new_replica_gets_config_by_snapshot.txt");
+}
 TEST(RaftInteraction, RemoveLeaderRefused) { run_file("remove_leader_refused.txt"); }
 TEST(RaftInteraction, OngaroSingleServerBug) { run_file("ongaro_single_server_bug.txt"); }
 TEST(RaftInteraction, SnapshotToLaggingFollower) { run_file("snapshot_to_lagging_follower.txt"); }
@@ -1138,6 +1151,17 @@ TEST(RaftInteraction, RecoveringQuorum) { run_file("recovering_quorum.txt"); }
 TEST(RaftInteraction, Unreachable) { run_file("unreachable.txt"); }
 TEST(RaftInteraction, Durable) { run_file("durable.txt"); }
 TEST(RaftInteraction, DurableAcrossTruncation) { run_file("durable_across_truncation.txt"); }
+TEST(RaftInteraction, TransferToLaggingTarget) { run_file("transfer_to_lagging_target.txt"); }
+TEST(RaftInteraction, MaxMsgBytes) { run_file("max_msg_bytes.txt"); }
+TEST(RaftInteraction, MaxInflightBytes) { run_file("max_inflight_bytes.txt"); }
+TEST(RaftInteraction, SnapshotFailed) { run_file("snapshot_failed.txt"); }
+TEST(RaftInteraction, CommitPushedAtOnce) { run_file("commit_pushed_at_once.txt"); }
+TEST(RaftInteraction, RecoveringIdleGroup) { run_file("recovering_idle_group.txt"); }
+// Disabled until the core takes a heartbeat's commit only when it is safe (the file says why); the
+// expected outputs are those of such a core.
+TEST(RaftInteraction, HeartbeatCommitAfterPowerLoss) {
+  run_file("heartbeat_commit_after_power_loss.txt");
+}
 
 TEST(RaftInteraction, EveryFileHasATest) {
   std::set<std::string> listed(std::begin(kFiles), std::end(kFiles));

@@ -18,6 +18,8 @@ enum class MessageType : uint32_t {
   kListDrives = 106,
   // 200-299: bucket service (proto/raft.proto, proto/bucket.proto).
   kRaftBatch = 200,
+  kBucketCall = 201,
+  kBucketSync = 202,
   // 300-399: management.
   // Tests use 9000 and above.
   kFirstTestType = 9000,

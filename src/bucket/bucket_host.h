@@ -1,0 +1,102 @@
+// BucketHost: the compute role's buckets in one tessd (design 4, 5, 7): the process's LogStore,
+// the replicas it holds, the RaftTransport that carries their messages and the BucketService that
+// answers clients, wired together: store durability reaches each replica, transport and service
+// route by bucket. tessd (and tests, and the simulator) make one and tell it which buckets to hold.
+//
+// Lives on one executor (a loop): every method is called from it; replicas, transport and service
+// live there too. (Spreading buckets over several loops, design 7, comes with the benchmark.)
+// Lifecycle: open(), register_handlers() before the RPC server starts, ensure_replica() for the
+// buckets to hold, ..., co_await shutdown(), destroy.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bucket/bucket_service.h"
+#include "bucket/log_store.h"
+#include "bucket/raft_transport.h"
+#include "bucket/replica.h"
+#include "rpc/server.h"
+#include "runtime/clock.h"
+#include "runtime/task.h"
+
+namespace tessera::bucket {
+
+struct BucketHostOptions {
+  const Clock* clock = &RealClock::instance();
+  rpc::Network* network = nullptr;  // nullptr: TCP.
+  HostId host;
+  ClusterUuid cluster{};
+  // The store's directory (`<data dir>/buckets`).
+  std::string path;
+  LogStoreOptions store;
+  // Timeouts and limits of every replica (self, incarnation and seed are set per replica). The
+  // host ticks every replica together, every replica.tick_interval.
+  ReplicaOptions replica;
+  // Seeds each replica's election jitter together with its bucket id.
+  uint64_t seed = 1;
+};
+
+// What `tess bucket list` shows of one replica.
+struct ReplicaStatus {
+  BucketId bucket;
+  raft::Role role = raft::Role::kFollower;
+  raft::ReplicaId leader;
+  Term term;
+  raft::LogIndex commit;
+  raft::LogIndex applied;
+  raft::LogIndex last_index;
+  raft::LogIndex durable;
+  raft::Config config;
+  bool recovering = false;
+  bool broken = false;
+};
+
+class BucketHost {
+ public:
+  // Opens the store (identity checked, boot recorded: log_store.h) and builds transport and
+  // service. Errors of LogStore::open.
+  static Task<Result<std::unique_ptr<BucketHost>>> open(Executor executor,
+                                                        BucketHostOptions options,
+                                                        RaftTransport::Resolver resolve);
+  ~BucketHost();
+  BucketHost(const BucketHost&) = delete;
+  BucketHost& operator=(const BucketHost&) = delete;
+
+  // Registers kRaftBatch, kBucketCall and kBucketSync. REQUIRES: before server.start().
+  void register_handlers(rpc::RpcServer& server);
+
+  // This host's replica identity (host, store id).
+  raft::ReplicaId self() const { return self_; }
+  LogStore& store() { return *store_; }
+  // Starts the replica of `bucket` unless it runs already. `founding` is the bucket's first
+  // configuration, used only if the store holds nothing of it (Replica::open).
+  Task<Status> ensure_replica(BucketId bucket, raft::Config founding);
+  // nullptr if this host holds no replica of `bucket`.
+  Replica* replica(BucketId bucket) const;
+  std::vector<ReplicaStatus> status() const;
+  const RaftTransportStats& transport_stats() const { return transport_->stats(); }
+
+  // Stops every replica and the transport; with `clean`, syncs and records a clean stop (the
+  // next open after a reboot then knows nothing was lost), otherwise closes as after a crash.
+  Task<Status> shutdown(bool clean);
+
+ private:
+  BucketHost(Executor executor, BucketHostOptions options);
+  static Task<void> tick_loop(BucketHost* self);
+
+  Executor executor_;
+  BucketHostOptions options_;
+  raft::ReplicaId self_;
+  std::unique_ptr<LogStore> store_;
+  std::unique_ptr<RaftTransport> transport_;
+  BucketService service_;
+  std::map<BucketId, std::unique_ptr<Replica>> replicas_;
+  bool shut_down_ = false;
+  bool ticking_ = false;
+  boost::asio::steady_timer tick_timer_;
+};
+
+}  // namespace tessera::bucket

@@ -1,0 +1,172 @@
+// BucketHost: three hosts of a simulated network, each with its store, several buckets founded on
+// all three; a BucketClient writes and reads every bucket. Checks that messages of many buckets
+// share frames, that every bucket elects one leader, and that a clean shutdown and reopen keeps
+// everything.
+#include "bucket/bucket_host.h"
+
+#include <gtest/gtest.h>
+
+#include "bucket/bucket_client.h"
+#include "rpc/sim_network.h"
+#include "runtime/simulated_run.h"
+#include "testing/testing.h"
+
+namespace tessera::bucket {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr ClusterUuid kCluster = {9, 9, 9, 9, 9, 9, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1};
+constexpr uint16_t kPort = 7100;
+constexpr uint32_t kBuckets = 24;
+
+std::string node_name(HostId id) { return fmt::format("h{}", id.value()); }
+
+class Cluster final : public BucketDirectory {
+ public:
+  Cluster() : network_(context_.get_executor(), clock_, 3) {}
+
+  template <typename T>
+  T run(Task<T> task) {
+    return run_simulated(context_, clock_, std::move(task));
+  }
+
+  Task<Status> start(HostId id) {
+    BucketHostOptions o;
+    o.clock = &clock_;
+    o.network = &network_.node(node_name(id));
+    o.host = id;
+    o.cluster = kCluster;
+    o.path = dir_.file(node_name(id));
+    o.store.simulation = true;
+    o.store.boot_id.fill(3);
+    o.store.store_id_seed = 500 + id.value();
+    o.store.memtable_bytes = uint64_t{4} * 1024 * 1024;
+    o.seed = id.value();
+    auto host = co_await BucketHost::open(context_.get_executor(), o,
+                                          [](HostId peer) -> std::optional<PeerAddress> {
+                                            return PeerAddress{node_name(peer), kPort};
+                                          });
+    if (!host.ok()) co_return host.status();
+    rpc::ServerOptions s;
+    s.clock = &clock_;
+    s.network = &network_.node(node_name(id));
+    s.port = kPort;
+    auto server = std::make_unique<rpc::RpcServer>(context_.get_executor(), s);
+    (*host)->register_handlers(*server);
+    TESS_CO_RETURN_IF_ERROR(server->start());
+    hosts_[id] = std::move(*host);
+    servers_[id] = std::move(server);
+    co_return Status();
+  }
+
+  Task<Status> found_buckets() {
+    raft::Config founding;
+    for (auto& [id, h] : hosts_) founding.voters.push_back(h->self());
+    std::sort(founding.voters.begin(), founding.voters.end());
+    for (auto& [id, h] : hosts_) {
+      for (uint32_t b = 0; b < kBuckets; ++b) {
+        TESS_CO_RETURN_IF_ERROR(co_await h->ensure_replica(BucketId(b), founding));
+      }
+    }
+    co_return Status();
+  }
+
+  Task<Status> stop(HostId id, bool clean) {
+    Status s = co_await hosts_.at(id)->shutdown(clean);
+    co_await servers_.at(id)->shutdown(Deadline::after(milliseconds(100), clock_));
+    network_.crash(node_name(id));
+    servers_.erase(id);
+    hosts_.erase(id);
+    co_return s;
+  }
+
+  // BucketDirectory: every host holds every bucket.
+  std::vector<HostId> replicas(BucketId) const override {
+    return {HostId(1), HostId(2), HostId(3)};
+  }
+  std::optional<PeerAddress> address(HostId host) const override {
+    return PeerAddress{node_name(host), kPort};
+  }
+  Task<Status> refresh(Deadline) override { co_return Status(); }
+
+  BucketHost& host(HostId id) { return *hosts_.at(id); }
+  FakeClock& clock() { return clock_; }
+  boost::asio::io_context& context() { return context_; }
+  rpc::SimNetwork& network() { return network_; }
+
+ private:
+  testing::TempDir dir_;
+  boost::asio::io_context context_;
+  FakeClock clock_;
+  rpc::SimNetwork network_;
+  std::map<HostId, std::unique_ptr<BucketHost>> hosts_;
+  std::map<HostId, std::unique_ptr<rpc::RpcServer>> servers_;
+};
+
+Task<int> scenario(Cluster* c) {
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->start(HostId(h))).ok());
+  EXPECT_TRUE((co_await c->found_buckets()).ok());
+  BucketClientOptions options;
+  options.clock = &c->clock();
+  options.network = &c->network().node("client");
+  options.session = 5;
+  auto client = std::make_unique<BucketClient>(c->context().get_executor(), *c, options);
+  Deadline deadline = Deadline::after(std::chrono::seconds(20), c->clock());
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    auto put = co_await client->put(BucketId(b), "key", fmt::format("value {}", b), deadline);
+    EXPECT_TRUE(put.ok()) << put.status().to_string();
+  }
+  // Exactly one leader per bucket, of one term.
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    int leaders = 0;
+    for (uint32_t h = 1; h <= 3; ++h) {
+      for (const ReplicaStatus& s : c->host(HostId(h)).status()) {
+        if (s.bucket == BucketId(b) && s.role == raft::Role::kLeader) ++leaders;
+      }
+    }
+    EXPECT_EQ(leaders, 1) << "bucket " << b;
+  }
+  // While idle, the heartbeats (and answers) of the ~8 buckets a host leads share frames.
+  auto totals = [c] {
+    std::pair<uint64_t, uint64_t> t{0, 0};
+    for (uint32_t h = 1; h <= 3; ++h) {
+      t.first += c->host(HostId(h)).transport_stats().frames_sent;
+      t.second += c->host(HostId(h)).transport_stats().messages_sent;
+    }
+    return t;
+  };
+  auto before = totals();
+  (void)co_await c->clock().sleep_for(std::chrono::seconds(2));
+  auto after = totals();
+  uint64_t frames = after.first - before.first;
+  uint64_t messages = after.second - before.second;
+  EXPECT_GT(messages, 4 * frames) << messages << " messages in " << frames << " frames";
+  std::printf("idle: %lu messages in %lu frames\n", static_cast<unsigned long>(messages),
+              static_cast<unsigned long>(frames));
+
+  // A clean stop of everything, then a restart: every value is still there.
+  client->close();
+  client.reset();
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->stop(HostId(h), true)).ok());
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->start(HostId(h))).ok());
+  EXPECT_TRUE((co_await c->found_buckets()).ok());  // Loads: the stores hold the buckets.
+  client = std::make_unique<BucketClient>(c->context().get_executor(), *c, options);
+  deadline = Deadline::after(std::chrono::seconds(20), c->clock());
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    auto got = co_await client->get(BucketId(b), "key", deadline);
+    EXPECT_TRUE(got.ok() && got->found() && got->value() == fmt::format("value {}", b))
+        << "bucket " << b << ": " << got.status().to_string();
+  }
+  client->close();
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->stop(HostId(h), false)).ok());
+  co_return 0;
+}
+
+TEST(BucketHostTest, ManyBucketsShareFramesAndSurviveARestart) {
+  Cluster cluster;
+  EXPECT_EQ(cluster.run(scenario(&cluster)), 0);
+}
+
+}  // namespace
+}  // namespace tessera::bucket
