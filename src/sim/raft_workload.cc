@@ -576,6 +576,7 @@ class RaftWorkload final : public Workload {
   Task<Status> finish();
 
   Simulation& sim_;
+  TimePoint start_;  // Times in messages are since then, as in the trace.
   SimRandom net_random_;
   SimRandom disk_random_;
   SimRandom chaos_random_;
@@ -635,6 +636,7 @@ class RaftWorkload final : public Workload {
 
 RaftWorkload::RaftWorkload(Simulation& simulation)
     : sim_(simulation),
+      start_(simulation.clock().now()),
       net_random_(simulation.random().fork("raft.network")),
       disk_random_(simulation.random().fork("raft.disk")),
       chaos_random_(simulation.random().fork("raft.chaos")) {
@@ -1143,8 +1145,8 @@ void RaftWorkload::land(Host& host) {
         fail(fmt::format(
             "{} (leader of term {}) answered a read requested at {:.6f} s, after the leader of "
             "term {} ({}) was elected at {:.6f} s",
-            host.name, r.term, seconds_of(r.requested_at.time_since_epoch()), it->first,
-            hosts_[it->second.host].name, seconds_of(it->second.elected.time_since_epoch())));
+            host.name, r.term, seconds_of(r.requested_at - start_), it->first,
+            hosts_[it->second.host].name, seconds_of(it->second.elected - start_)));
       }
     }
     host.ready_reads.emplace(read.index, read.id.value());
@@ -1455,12 +1457,11 @@ void RaftWorkload::on_new_leader(Host& host, Term term, TermRecord& record) {
   // Invariant 2a: every earlier term's lease ended before this election.
   for (auto it = terms_.begin(); it != terms_.end() && it->first < term; ++it) {
     if (it->second.effective_lease_end() > record.elected) {
-      fail(
-          fmt::format("{} elected leader of term {} at {:.6f} s while the lease of {} (term {}) "
-                      "lasts until {:.6f} s",
-                      host.name, term, seconds_of(record.elected.time_since_epoch()),
-                      hosts_[it->second.host].name, it->first,
-                      seconds_of(it->second.effective_lease_end().time_since_epoch())));
+      fail(fmt::format(
+          "{} elected leader of term {} at {:.6f} s while the lease of {} (term {}) "
+          "lasts until {:.6f} s",
+          host.name, term, seconds_of(record.elected - start_), hosts_[it->second.host].name,
+          it->first, seconds_of(it->second.effective_lease_end() - start_)));
     }
   }
 }
@@ -1471,9 +1472,8 @@ void RaftWorkload::check_lease(Term term, const TermRecord& record) {
       fail(fmt::format(
           "the lease of {} (term {}) lasts until {:.6f} s, after {} was elected "
           "leader of term {} at {:.6f} s",
-          hosts_[record.host].name, term,
-          seconds_of(record.effective_lease_end().time_since_epoch()), hosts_[it->second.host].name,
-          it->first, seconds_of(it->second.elected.time_since_epoch())));
+          hosts_[record.host].name, term, seconds_of(record.effective_lease_end() - start_),
+          hosts_[it->second.host].name, it->first, seconds_of(it->second.elected - start_)));
     }
   }
 }
