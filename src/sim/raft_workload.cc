@@ -15,11 +15,29 @@
 // sometimes a slow disk), and only then: fsync if must_sync, after_persist sent, committed applied,
 // reads served, advance. A kill -9 before the landing loses the write, as a process killed in
 // write() would. A syncer per host copies what landed to the synced copy 2 ms after the first
-// unsynced write (sometimes 50-500 ms: a slow fsync) and reports it with report_durable().
+// unsynced write (sometimes 50-500 ms: a slow fsync) and reports it with report_durable(). Opening
+// the store after a crash syncs what it recovered (RocksDB flushes the WAL it replays; the core
+// takes the log's snapshot point as durable from the start). Replicas are founded with the
+// configuration as a snapshot at index 1 (the core's bootstrap rule). A snapshot message carries
+// the sender's state machine; its stream has a 1 s deadline after which the transport reports it
+// failed if the core still waits for the answer (the core has no "snapshot done" input, and a lost
+// answer would otherwise leave the follower behind forever).
+//
+// Faults (seeded, ~30 s, then 10 s healed with the clients still running): kill -9 (often of a
+// host with a write in flight) and restart after 0.1-3 s; power loss of one or two hosts (never
+// more than M = 2 amnesic at once); a power blip of a leader right after its election; pauses of
+// 0.6-3.6 s (the leader's often); partitions of 0.5-5 s (two hosts either or both ways, the leader
+// from all or from one follower, a two-host minority, the leader deaf or mute one way);
+// leadership transfers; message loss, duplication, reordering and 3-50 ms delays; compaction.
+// In a tenth of the seeds every host loses power at once right after an election (design 8), and
+// again after later ones: beyond the contract, acknowledged writes may be lost, so from the first
+// blackout on only invariants 1, 2, 3d and 5 and the convergence are checked.
 //
 // Invariants, after every event (a violation ends the run with the seed, the step and the trace):
-//  1. One leader per term: the first replica seen as leader of term T is the only one ever seen
-//     leading T, and every replica that names a leader of term T in its soft state names that one.
+//  1. One leader per term: the first process seen as leader of term T is the only one ever seen
+//     leading T (the same replica restarted counts as another: its term and vote were synced, so
+//     it cannot lead T again), and every replica that names a leader of term T in its soft state
+//     names that replica.
 //  2. Leases and reads, in true time (DriftingClock::to_base). E(T) = the true time at which the
 //     leader of T was first seen leading (after the input that made it leader).
 //     a. The lease of a term ends before any later term's leader is elected: for T < T',
@@ -35,11 +53,11 @@
 //     a. It never changes: the first time any replica hands out index i in Ready.committed the
 //        workload records (term, hash of payload); every later hand-out of i must match.
 //     b. Every replica's OS-visible log matches the record up to min(its last index, its own
-//        commit) (checked at each landing on the entry at that index; by Log Matching it covers
-//        the prefix), and any written entry with the recorded term at a recorded index has the
-//        recorded payload. (Not up to the highest commit of the group: a replica that missed the
-//        last leader legitimately holds uncommitted entries of an old term at indexes committed
-//        since, until the new leader overwrites them.)
+//        commit) (checked after every change on the entry at that index; by Log Matching it
+//        covers the prefix), and any written entry with the recorded term at a recorded index has
+//        the recorded payload. (Not up to the highest commit of the group: a replica that missed
+//        the last leader legitimately holds uncommitted entries of an old term at indexes
+//        committed since, until the new leader overwrites them.)
 //     c. The entry at every replica's commit index is in the OS-visible log (or below the
 //        snapshot point) of a majority of the voters, counting replicas that lost power and have
 //        not recovered yet (at most M = 2 at any time, by construction of the fault schedule).
@@ -48,13 +66,16 @@
 //  4. Each replica's state machine (OS-visible) equals a replay of the committed record up to
 //     its applied index: an order-free digest (XOR of hash(key, value)) compared with the
 //     workload's own replay, after every apply, snapshot installation and restart.
-//  5. commit <= last index, applied <= commit; commit, applied and durable never go back within
-//     one process; quorum_durable never goes back while one leader leads one term.
-//  6. Every mutation a client saw acknowledged is in the committed record at its EntryId, with
-//     its payload.
+//  5. commit <= last index, applied <= commit; commit and applied never go back within one
+//     process; quorum_durable never goes back while one leader leads one term; durable() is a true
+//     claim: the synced log holds the core's entry at that index. (durable() itself may go back:
+//     the core lowers it when a new leader overwrites the synced tail and zeroes it when a
+//     snapshot replaces the log, both rightly.)
+//  6. Every mutation a client saw acknowledged is in the committed record at its EntryId.
 // At the end (partitions healed, pauses ended, every host up, clients stopped): within 20 s one
 // leader, every replica on its term with applied == the leader's commit == its last index, no
-// replica recovering; every replica's log equals the record from its snapshot point on; a
+// follower recovering (a leader elected while recovering stays so: the core ends recovery only
+// on an append); every replica's log equals the record from its snapshot point on; a
 // linearizable get of each key returns the replayed value; and the clients' history passes
 // check_kv_history (unknown-outcome mutations whose proposal never committed are dropped: the
 // final record proves they never took effect; unanswered gets are dropped: they constrain nothing).

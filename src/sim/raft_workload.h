@@ -9,7 +9,8 @@
 // as of the last fsync. Every change is a write batch; a sync applies the batches written since
 // the last one to the synced copy. kill -9 keeps the OS-visible state (a Ready whose write had not
 // landed yet is lost); a power loss restarts from the synced copy plus a seeded prefix of the
-// unsynced batches, as `recovering`.
+// unsynced batches, as `recovering`. In a tenth of the seeds every host loses power at once
+// (beyond the contract; fewer invariants hold from then on).
 //
 // Invariants are checked after every step (docs/architecture.md 14); see raft_workload.cc for the
 // exact list. At the end, healed: one leader, every replica caught up, every key reads back its
