@@ -24,7 +24,7 @@
 namespace tessera::bucket {
 
 inline constexpr size_t kMaxKeyBytes = 1024;
-inline constexpr size_t kMaxValueBytes = 64 * 1024;
+inline constexpr size_t kMaxValueBytes = size_t{64} * 1024;
 inline constexpr uint32_t kMaxStoredResults = 1024;
 inline constexpr size_t kMaxRangeLimit = 1000;
 

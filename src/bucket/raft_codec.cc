@@ -84,6 +84,7 @@ EncodedRaftBatch encode_raft_batch(std::span<const BucketMessage> messages) {
     pm->set_round(m.round);
     pm->set_durable(m.durable.value());
     pm->set_durable_term(m.durable_term.value());
+    pm->set_to_start_seq(m.to_incarnation);
     pm->set_transfer(m.transfer);
     pm->set_recovering(m.recovering);
     pm->set_recovering_quorum(m.recovering_quorum);
@@ -135,7 +136,7 @@ Result<std::vector<BucketMessage>> decode_raft_batch(const proto::RaftBatch& bat
     m.from = from;
     m.to = to;
     m.from_incarnation = batch.from_start_seq();
-    m.to_incarnation = batch.to_start_seq();
+    m.to_incarnation = pm.to_start_seq();
     m.term = Term(pm.term());
     m.log_index = LogIndex(pm.log_index());
     m.log_term = Term(pm.log_term());

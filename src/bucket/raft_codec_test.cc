@@ -40,6 +40,7 @@ std::vector<BucketMessage> sample() {
   resp.entries.clear();
   resp.durable = LogIndex(8);
   resp.durable_term = Term(4);
+  resp.to_incarnation = 2;  // This bucket has not seen the addressee's restart yet.
   resp.reject = true;
   resp.reject_hint = LogIndex(6);
   resp.reject_hint_term = Term(2);

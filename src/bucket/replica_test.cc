@@ -189,7 +189,7 @@ class Group {
     }
   }
 
-  void deliver(raft::Message message) {
+  void deliver(const raft::Message& message) {
     auto it = hosts_.find(message.to.host);
     if (it == hosts_.end() || !it->second.up) return;
     if (it->second.replica->core().self() != message.to) return;

@@ -65,15 +65,19 @@ void print_drives(const json& body) {
   }
 }
 
+// What the map holds for each bucket: the hosts that should hold a replica and the one that
+// should lead. The actual leader, term and commit index come from the buckets later; until then
+// there are no such columns rather than guessed ones.
 void print_buckets(const json& body) {
-  fmt::print("{:<7} {:<7} {:<20} {}\n", "BUCKET", "LEADER", "FOLLOWERS", "TERM");
+  fmt::print("{:<7} {:<10} {:<32} {}\n", "BUCKET", "PREFERRED", "DESIRED", "SINCE-EPOCH");
   for (const json& bucket : body["buckets"]) {
-    std::string followers;
-    for (const json& follower : bucket["followers"]) {
-      followers += (followers.empty() ? "" : ",") + std::to_string(follower.get<uint32_t>());
+    std::string desired;
+    for (const json& host : bucket["desired"]) {
+      desired += (desired.empty() ? "" : ",") + std::to_string(host.get<uint32_t>());
     }
-    fmt::print("{:<7} {:<7} {:<20} {}\n", bucket["id"].get<uint32_t>(),
-               bucket["leader"].get<uint32_t>(), followers, bucket["term"].get<uint64_t>());
+    fmt::print("{:<7} {:<10} {:<32} {}\n", bucket["id"].get<uint32_t>(),
+               bucket["preferred_leader"].get<uint32_t>(), desired,
+               bucket["desired_epoch"].get<uint64_t>());
   }
 }
 
@@ -83,12 +87,16 @@ struct CreateArgs {
   uint32_t parity = 0;
   int32_t hot_spare = -1;
   uint32_t buckets = 0;
+  int64_t replica_replacement_delay_s = -1;  // -1: the default.
 };
 
 Status create(const CreateArgs& args) {
   json body{{"data", args.data}, {"parity", args.parity}};
   if (args.hot_spare >= 0) body["hot_spare"] = args.hot_spare;
   if (args.buckets > 0) body["buckets"] = args.buckets;
+  if (args.replica_replacement_delay_s >= 0) {
+    body["replica_replacement_delay_s"] = args.replica_replacement_delay_s;
+  }
   TESS_ASSIGN_OR_RETURN(json reply,
                         ApiClient::resolve(args.common.api).call("POST", "/api/v1/cluster", body));
   if (args.common.json) {
@@ -121,10 +129,24 @@ void print_status(const json& status) {
                status["protection"]["parity"].get<uint32_t>(), status["hot_spare"].get<uint32_t>());
     fmt::print("capacity    {} raw, {} usable\n", bytes(status["capacity"]["raw_bytes"]),
                bytes(status["capacity"]["usable_bytes"]));
-    fmt::print("buckets     {} total, {} without a leader, {} without all followers\n",
-               status["buckets"]["total"].get<uint64_t>(),
-               status["buckets"]["without_leader"].get<uint64_t>(),
-               status["buckets"]["under_replicated"].get<uint64_t>());
+    const json& buckets = status["buckets"];
+    uint32_t replicas = buckets.value("replicas", 0u);
+    fmt::print(
+        "buckets     {} total, {} replicas each; {} with fewer than {} up, {} with a majority "
+        "down\n",
+        buckets["total"].get<uint64_t>(), replicas, buckets.value("under_replicated", 0ULL),
+        replicas, buckets.value("desired_majority_down", 0ULL));
+    // R = 2M+1 tolerates M failures; fewer failure domains than that give a smaller odd R.
+    uint32_t parity = status["protection"]["parity"].get<uint32_t>();
+    uint32_t tolerated = replicas == 0 ? 0 : (replicas - 1) / 2;
+    std::string tolerance = tolerated < parity
+                                ? fmt::format(
+                                      "buckets tolerate {} failures, not {}: only {} failure "
+                                      "domains",
+                                      tolerated, parity, buckets.value("failure_domains", 0u))
+                                : fmt::format("buckets tolerate {} failures", tolerated);
+    fmt::print("tolerance   {}; a host down {} s has its replicas replaced\n", tolerance,
+               status.value("replica_replacement_delay_s", 0u));
   }
   std::string leader = "none";
   if (!status["leader"].is_null()) {
@@ -191,7 +213,7 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   bucket->require_subcommand(1);
   auto bucket_common = std::make_shared<Common>();
   CLI::App* bucket_list =
-      bucket->add_subcommand("list", "every bucket's leader, followers and term");
+      bucket->add_subcommand("list", "every bucket's desired replicas and preferred leader");
   add_common(bucket_list, bucket_common.get());
   bucket_list->callback([bucket_common, result] {
     *result = show(*bucket_common, "/api/v1/buckets", print_buckets);
@@ -211,6 +233,10 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   create_command->add_option("--buckets", create_args->buckets,
                              "bucket count, a power of two, at least 16 per process (default: "
                              "enough, at least 1024)");
+  create_command->add_option("--replica-replacement-delay-s",
+                             create_args->replica_replacement_delay_s,
+                             "seconds a host may be down before its bucket replicas are replaced "
+                             "elsewhere, 1 to 86400 (default: 30)");
   add_common(create_command, &create_args->common);
   create_command->callback([create_args, result] { *result = create(*create_args); });
 

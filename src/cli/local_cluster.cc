@@ -30,6 +30,7 @@ struct UpArgs {
   uint32_t data = 5;
   uint32_t parity = 2;
   int32_t hot_spare = -1;
+  int64_t replica_replacement_delay_s = -1;  // -1: the cluster's default.
   uint32_t etcd = 1;
   uint64_t drive_mib = 1024;
   uint32_t lease_ttl_s = 5;
@@ -338,6 +339,9 @@ Status up(const UpArgs& args) {
   if (!args.no_create) {
     json create{{"data", args.data}, {"parity", args.parity}};
     if (args.hot_spare >= 0) create["hot_spare"] = args.hot_spare;
+    if (args.replica_replacement_delay_s >= 0) {
+      create["replica_replacement_delay_s"] = args.replica_replacement_delay_s;
+    }
     TESS_RETURN_IF_ERROR(api.call("POST", "/api/v1/cluster", create).status());
     bool healthy = wait_for(
         [&] {
@@ -437,6 +441,9 @@ void add_local_commands(CLI::App& app, Status* result) {
       ->capture_default_str();
   up_command->add_option("--hot-spare", args->hot_spare,
                          "hot spare failure domains (default: by size)");
+  up_command->add_option("--replica-replacement-delay-s", args->replica_replacement_delay_s,
+                         "seconds a host may be down before its bucket replicas are replaced "
+                         "(default: 30)");
   up_command->add_option("--etcd", args->etcd, "etcd members: 1, 3, 5 or 9")->capture_default_str();
   up_command->add_option("--dir", args->dir, "where drives, logs and state go (wiped)")
       ->capture_default_str();

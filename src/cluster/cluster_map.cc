@@ -12,24 +12,40 @@ namespace tessera {
 
 namespace {
 
-proto::BucketEntry to_entry(const BucketReplicas& bucket) {
+proto::BucketEntry to_entry(const DesiredReplicas& bucket) {
   proto::BucketEntry entry;
-  entry.set_leader(bucket.leader.value());
-  for (HostId follower : bucket.followers) entry.add_followers(follower.value());
-  entry.set_term(bucket.term);
+  for (HostId host : bucket.desired) entry.add_desired(host.value());
+  entry.set_preferred_leader(bucket.preferred_leader.value());
+  entry.set_desired_epoch(bucket.desired_epoch.value());
   return entry;
 }
 
-BucketReplicas from_entry(const proto::BucketEntry& entry) {
-  BucketReplicas bucket{HostId(entry.leader()), {}, entry.term()};
-  for (uint32_t follower : entry.followers()) bucket.followers.emplace_back(follower);
+DesiredReplicas from_entry(const proto::BucketEntry& entry) {
+  DesiredReplicas bucket;
+  for (uint32_t host : entry.desired()) bucket.desired.emplace_back(host);
+  bucket.preferred_leader = HostId(entry.preferred_leader());
+  bucket.desired_epoch = MapEpoch(entry.desired_epoch());
   return bucket;
 }
 
-std::vector<ProcessSlot> slots_of(const proto::ClusterMapHeader& header) {
+// Format 1 (primary-backup) as format 2 sees it: the replicas it had are the desired ones, its
+// leader the preferred one. The next assignment fills them up to R.
+DesiredReplicas from_v1_entry(const proto::BucketEntryV1& entry, uint64_t shard_epoch) {
+  DesiredReplicas bucket;
+  if (entry.leader() != 0) bucket.desired.emplace_back(entry.leader());
+  for (uint32_t follower : entry.followers()) bucket.desired.emplace_back(follower);
+  bucket.preferred_leader = HostId(entry.leader());
+  bucket.desired_epoch = MapEpoch(shard_epoch);
+  return bucket;
+}
+
+std::vector<ProcessSlot> slots_of(const proto::ClusterMapHeader& header,
+                                  const std::set<HostId>& permanently_failed) {
   std::vector<ProcessSlot> slots;
   for (const proto::HostEntry& host : header.hosts()) {
-    slots.push_back(ProcessSlot{HostId(host.host_id()), host.failure_domain(), host.up()});
+    HostId id(host.host_id());
+    slots.push_back(ProcessSlot{id, host.failure_domain(), host.up(),
+                                !host.up() && permanently_failed.contains(id)});
   }
   return slots;
 }
@@ -69,15 +85,27 @@ Status decode_shards(const std::map<uint32_t, const KeyValue*>& shards, ClusterM
   map.buckets.reserve(header.bucket_count());
   for (uint32_t shard = 0; shard < shard_count; ++shard) {
     auto found = shards.find(shard);
+    // Format 1 wrote BucketShardV1 under the same key (same field numbers, other entries).
+    bool v1 = header.format_version() == 1;
     proto::BucketShard message;
-    if (found == shards.end() || !message.ParseFromString(found->second->value) ||
-        message.first_bucket() != map.buckets.size() || message.epoch() > header.epoch()) {
+    proto::BucketShardV1 message_v1;
+    bool parsed = found != shards.end() && (v1 ? message_v1.ParseFromString(found->second->value)
+                                               : message.ParseFromString(found->second->value));
+    uint64_t first = v1 ? message_v1.first_bucket() : message.first_bucket();
+    uint64_t epoch = v1 ? message_v1.epoch() : message.epoch();
+    if (!parsed || first != map.buckets.size() || epoch > header.epoch()) {
       return error(StatusCode::kCorruption,
                    "bucket shard {} of map epoch {} is missing or malformed", shard,
                    header.epoch());
     }
-    for (const proto::BucketEntry& entry : message.buckets()) {
-      map.buckets.push_back(from_entry(entry));
+    if (v1) {
+      for (const proto::BucketEntryV1& entry : message_v1.buckets()) {
+        map.buckets.push_back(from_v1_entry(entry, epoch));
+      }
+    } else {
+      for (const proto::BucketEntry& entry : message.buckets()) {
+        map.buckets.push_back(from_entry(entry));
+      }
     }
   }
   if (map.buckets.size() != header.bucket_count()) {
@@ -150,7 +178,9 @@ MapWrite prepare_map_write(const ClusterKeys& keys, const ClusterMap& next,
   for (uint32_t first = 0; first < next.buckets.size(); first += shard_size) {
     uint32_t end =
         std::min<uint32_t>(first + shard_size, static_cast<uint32_t>(next.buckets.size()));
+    // A format change rewrites every shard: a format-1 shard in a format-2 map is unreadable.
     bool changed = previous == nullptr || previous->buckets.size() != next.buckets.size() ||
+                   previous->header.format_version() != next.header.format_version() ||
                    !std::equal(next.buckets.begin() + first, next.buckets.begin() + end,
                                previous->buckets.begin() + first);
     if (!changed) continue;
@@ -206,6 +236,22 @@ uint32_t count_failure_domains(const std::vector<proto::HostRegistration>& regis
   return static_cast<uint32_t>(domains.size());
 }
 
+uint32_t count_failure_domains(const proto::ClusterMapHeader& header) {
+  std::set<std::string> domains;
+  for (const proto::HostEntry& host : header.hosts()) domains.insert(host.failure_domain());
+  return static_cast<uint32_t>(domains.size());
+}
+
+uint32_t bucket_replicas_of(const proto::ClusterMapHeader& header) {
+  if (header.bucket_replicas() != 0) return header.bucket_replicas();
+  return bucket_replica_count(header.protection().parity(), count_failure_domains(header));
+}
+
+std::chrono::seconds replica_replacement_delay(const proto::ClusterMapHeader& header) {
+  uint32_t seconds = header.replica_replacement_delay_s();
+  return std::chrono::seconds(seconds == 0 ? kDefaultReplicaReplacementDelayS : seconds);
+}
+
 uint32_t default_hot_spare(uint32_t failure_domains) { return failure_domains <= 6 ? 1 : 2; }
 
 Status check_hot_spare(uint32_t hot_spare, uint32_t failure_domains, uint32_t data,
@@ -247,6 +293,12 @@ Result<CreationRequest> check_creation(CreationRequest request, uint32_t failure
   if (request.bucket_count > 65'536) {
     return error(StatusCode::kInvalidArgument, "--buckets is at most 65536, not {}",
                  request.bucket_count);
+  }
+  if (request.replica_replacement_delay_s < 1 ||
+      request.replica_replacement_delay_s > kMaxReplicaReplacementDelayS) {
+    return error(StatusCode::kInvalidArgument,
+                 "--replica-replacement-delay-s must be 1 to {}, not {}",
+                 kMaxReplicaReplacementDelayS, request.replica_replacement_delay_s);
   }
   if (request.hot_spare < 0) {
     // The default gives way to what the stripe leaves: 8 domains at 5+2 get 1, not 2.
@@ -353,16 +405,38 @@ bool update_hosts(proto::ClusterMapHeader& header,
 }  // namespace
 
 std::optional<ClusterMap> next_map(const ClusterMap& current,
-                                   const std::vector<proto::HostRegistration>& registrations) {
+                                   const std::vector<proto::HostRegistration>& registrations,
+                                   const std::set<HostId>& permanently_failed) {
   ClusterMap next = current;
+  proto::ClusterMapHeader& header = next.header;
   uint64_t epoch = current.header.epoch() + 1;
-  bool changed = update_hosts(next.header, registrations, epoch);
-  AssignmentOptions options{.replicas = current.header.protection().parity() + 1};
-  std::vector<ProcessSlot> slots = slots_of(next.header);
-  next.buckets = assign_buckets(current.buckets, current.header.bucket_count(), slots, options);
+  bool changed = update_hosts(header, registrations, epoch);
+  if (header.format_version() < kMapFormatVersion) {
+    // A format-1 map, decoded as format 2 already: written back whole (prepare_map_write).
+    TESS_LOG_INFO("rewriting the cluster map (epoch {}) from format {} as format {}",
+                  header.epoch(), header.format_version(), kMapFormatVersion);
+    header.set_format_version(kMapFormatVersion);
+    changed = true;
+  }
+  if (header.replica_replacement_delay_s() == 0) {
+    header.set_replica_replacement_delay_s(kDefaultReplicaReplacementDelayS);
+    changed = true;
+  }
+  // Hosts leave the map only when removed, so R grows as domains join and does not shrink when
+  // one fails: the failed domain's buckets stay short of R (reported) until it returns or is
+  // removed.
+  uint32_t replicas =
+      bucket_replica_count(header.protection().parity(), count_failure_domains(header));
+  if (header.bucket_replicas() != replicas) {
+    header.set_bucket_replicas(replicas);
+    changed = true;
+  }
+  AssignmentOptions options{.replicas = replicas, .epoch = MapEpoch(epoch)};
+  std::vector<ProcessSlot> slots = slots_of(header, permanently_failed);
+  next.buckets = assign_desired(current.buckets, header.bucket_count(), slots, options);
   changed = changed || next.buckets != current.buckets;
   if (!changed) return std::nullopt;
-  next.header.set_epoch(epoch);
+  header.set_epoch(epoch);
   return next;
 }
 
@@ -380,9 +454,12 @@ ClusterMap initial_map(const std::string& uuid, const CreationRequest& request,
   header.set_hot_spare(static_cast<uint32_t>(request.hot_spare));
   header.set_bucket_count(request.bucket_count);
   header.set_bucket_shard_size(kBucketShardSize);
+  header.set_replica_replacement_delay_s(request.replica_replacement_delay_s);
   update_hosts(header, registrations, 1);
-  AssignmentOptions options{.replicas = request.parity + 1};
-  map.buckets = assign_buckets({}, request.bucket_count, slots_of(header), options);
+  uint32_t replicas = bucket_replica_count(request.parity, count_failure_domains(header));
+  header.set_bucket_replicas(replicas);
+  AssignmentOptions options{.replicas = replicas, .epoch = MapEpoch(1)};
+  map.buckets = assign_desired({}, request.bucket_count, slots_of(header, {}), options);
   return map;
 }
 

@@ -362,6 +362,10 @@ Task<Status> ControlPlane::round() {
   next->registrations = std::move(registrations);
   next->leader_host_id = leader;
   next->election_revision = election_revision;
+  if (leader != host_id_) {
+    down_since_.clear();  // Its observations end with its term.
+    reported_failed_.clear();
+  }
   if (leader == host_id_ && next->map) {
     TESS_CO_ASSIGN_OR_RETURN(bool changed, co_await lead(next));
     if (changed) {
@@ -431,12 +435,14 @@ Task<Result<bool>> ControlPlane::lead(std::shared_ptr<const ClusterView> view) {
   TESS_CO_RETURN_IF_ERROR(co_await map_writer_.acquire(store_deadline()));
   SemaphorePermit permit(&map_writer_);
   const ClusterMap& map = *view->map;
-  // next_map is a function of the map and the registrations: inputs that changed nothing last
-  // round change nothing now, so the bucket assignment is not run again for them.
+  std::set<HostId> failed = permanently_failed(*view);
+  // next_map is a function of the map, the registrations and the permanently failed hosts: inputs
+  // that changed nothing last round change nothing now, so the assignment is not run again.
   std::string inputs = std::to_string(map.header_mod_revision);
   for (const auto& registration : view->registrations) inputs += registration.SerializeAsString();
+  for (HostId host : failed) inputs += fmt::format("/{}", host);
   if (inputs == unchanged_inputs_) co_return false;
-  std::optional<ClusterMap> next = next_map(map, view->registrations);
+  std::optional<ClusterMap> next = next_map(map, view->registrations, failed);
   if (!next) {
     unchanged_inputs_ = std::move(inputs);
     co_return false;
@@ -455,6 +461,41 @@ Task<Result<bool>> ControlPlane::lead(std::shared_ptr<const ClusterView> view) {
     }
   }
   co_return true;
+}
+
+// The hosts whose registration has been gone for at least the map's replacement delay, by this
+// leader's clock since it first saw each one gone in its current term. A host that registers again
+// leaves the set (and keeps whatever replicas it still has in the map).
+std::set<HostId> ControlPlane::permanently_failed(const ClusterView& view) {
+  if (down_since_term_ != view.election_revision) {
+    down_since_.clear();
+    down_since_term_ = view.election_revision;
+  }
+  std::set<uint32_t> live;
+  for (const auto& registration : view.registrations) live.insert(registration.host_id());
+  Clock::TimePoint now = clock_.now();
+  std::map<HostId, Clock::TimePoint> down;
+  for (const proto::HostEntry& host : view.map->header.hosts()) {
+    if (live.contains(host.host_id())) continue;
+    HostId id(host.host_id());
+    auto seen = down_since_.find(id);
+    down.emplace(id, seen == down_since_.end() ? now : seen->second);
+  }
+  down_since_ = std::move(down);
+  Clock::Duration delay = replica_replacement_delay(view.map->header);
+  std::set<HostId> failed;
+  for (const auto& [host, since] : down_since_) {
+    if (now - since >= delay) failed.insert(host);
+  }
+  for (HostId host : failed) {
+    if (reported_failed_.insert(host).second) {
+      TESS_COVER("cluster.host_permanently_failed");
+      TESS_LOG_WARN("host {} has been down for {} s: its bucket replicas are replaced", host,
+                    std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+    }
+  }
+  std::erase_if(reported_failed_, [&failed](HostId host) { return !failed.contains(host); });
+  return failed;
 }
 
 // Writes one map change under the leader's term. kFailedPrecondition if the term has ended (a
@@ -530,9 +571,7 @@ Task<Status> ControlPlane::set_hot_spare(uint32_t hot_spare) {
   TESS_CO_ASSIGN_OR_RETURN(std::optional<ClusterMap> map,
                            co_await load_map(store_.get(), keys_, store_deadline()));
   if (!map) co_return error(StatusCode::kFailedPrecondition, "the cluster has not been created");
-  std::set<std::string> domains;
-  for (const auto& host : map->header.hosts()) domains.insert(host.failure_domain());
-  TESS_CO_RETURN_IF_ERROR(check_hot_spare(hot_spare, static_cast<uint32_t>(domains.size()),
+  TESS_CO_RETURN_IF_ERROR(check_hot_spare(hot_spare, count_failure_domains(map->header),
                                           map->header.protection().data(),
                                           map->header.protection().parity()));
   ClusterMap next = *map;

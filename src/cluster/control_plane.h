@@ -7,8 +7,11 @@
 //     was out of reach, or ended it early) it takes a new one and registers again;
 //   - the rounds, every poll interval: campaign for management leadership (election/mgmt created
 //     under the lease; its create revision is the leader's term), read registrations and the map,
-//     and, on the leader, bring the map in line (hosts down/up/restarted, drives, bucket table)
-//     with one fenced compare-and-swap per change (docs/architecture.md 2, 3.1).
+//     and, on the leader, bring the map in line (hosts down/up/restarted, drives, R and each
+//     bucket's desired replicas and preferred leader) with one fenced compare-and-swap per change
+//     (docs/architecture.md 2, 3.1). The leader times each host's absence on its own clock from
+//     when it first saw it down in its term; a host down for the map's replica_replacement_delay_s
+//     is permanently failed and its replicas are replaced (a new leader starts afresh).
 //
 // Executor: everything but the readers runs on `env.executor`, which the caller owns and runs
 // (tessd: a control-plane io_context with a thread of its own, because the REST API thread and
@@ -33,10 +36,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,6 +148,9 @@ class ControlPlane {
   Task<Status> campaign(uint32_t* leader, int64_t* election_revision);
   Task<Result<std::optional<ClusterMap>>> current_map(std::shared_ptr<const ClusterView> held);
   Task<Result<bool>> lead(std::shared_ptr<const ClusterView> view);
+  // Updates down_since_ from the view's registrations; returns the hosts down for at least the
+  // map's replacement delay. Leader only.
+  std::set<HostId> permanently_failed(const ClusterView& view);
   Task<Status> write_map(MapWrite write, int64_t election_revision);
   // Sleeps until `at`, or until woken (`*wake` set) or stopping.
   Task<void> pause(boost::asio::steady_timer* timer, bool* wake, Clock::TimePoint at);
@@ -173,7 +181,13 @@ class ControlPlane {
   boost::asio::steady_timer ended_timer_;
   AsyncSemaphore map_writer_{1};  // One map change at a time from this host.
   std::string unchanged_inputs_;  // Map revision + registrations of the last round without change.
-  std::string last_error_;        // Logged once per distinct failure.
+  // When this host, as management leader in term down_since_term_ (its election revision), first
+  // saw each host down: the replacement delay runs from there on this host's clock_, and starts
+  // afresh in every term (replacement can come later than the delay, never earlier).
+  std::map<HostId, Clock::TimePoint> down_since_;
+  int64_t down_since_term_ = 0;
+  std::set<HostId> reported_failed_;  // Logged once each.
+  std::string last_error_;            // Logged once per distinct failure.
 
   mutable std::mutex view_mutex_;  // Guards view_ (read from the REST API thread).
   std::shared_ptr<const ClusterView> view_ = std::make_shared<ClusterView>();

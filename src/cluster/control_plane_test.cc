@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+
 #include "cluster/fake_config_store.h"
 #include "runtime/simulated_run.h"
 #include "testing/testing.h"
@@ -282,6 +285,178 @@ Task<void> leader_crash(Sim* sim) {
 TEST(ControlPlaneTest, LeaderCrashElectsAnotherThatMarksItDown) {
   Sim sim;
   run(sim, leader_crash(&sim));
+}
+
+// ---- Replacing the replicas of a host down for good (docs/design/2026-11-25-raft-buckets.md 6.2).
+
+constexpr uint32_t kDelaySeconds = 10;
+
+Task<Status> create_with_delay(ControlPlane* leader) {
+  co_return co_await leader->create_cluster(
+      CreationRequest{.data = 3,
+                      .parity = 2,
+                      .hot_spare = 0,
+                      .bucket_count = 128,
+                      .replica_replacement_delay_s = kDelaySeconds});
+}
+
+// Polls `condition` every 100 ms of simulated time; false if `timeout` passes first.
+Task<bool> wait_for(Sim* sim, std::function<bool()> condition, Clock::Duration timeout) {
+  Clock::TimePoint deadline = sim->clock.now() + timeout;
+  while (!condition()) {
+    if (sim->clock.now() >= deadline) co_return false;
+    (void)co_await sim->clock.sleep_for(100ms);
+  }
+  co_return true;
+}
+
+// In `observer`'s view: buckets whose desired replicas include `host`, and whose preferred
+// leader it is.
+struct Holdings {
+  size_t desired = 0;
+  size_t preferred = 0;
+};
+Holdings holdings(const ControlPlane* observer, uint32_t host) {
+  Holdings out;
+  auto view = observer->view();
+  if (!view->map) return out;
+  for (const DesiredReplicas& bucket : view->map->buckets) {
+    if (std::find(bucket.desired.begin(), bucket.desired.end(), HostId(host)) !=
+        bucket.desired.end()) {
+      ++out.desired;
+    }
+    if (bucket.preferred_leader == HostId(host)) ++out.preferred;
+  }
+  return out;
+}
+
+bool marked_down(const ControlPlane* observer, uint32_t host) {
+  auto view = observer->view();
+  if (!view->map) return false;
+  for (const proto::HostEntry& entry : view->map->header.hosts()) {
+    if (entry.host_id() == host) return !entry.up();
+  }
+  return false;
+}
+
+std::string a_follower(Sim* sim, const ControlPlane* leader) {
+  for (const auto& [name, host] : sim->hosts) {
+    if (host.get() != leader) return name;
+  }
+  return "";
+}
+
+Task<void> down_host_replaced_after_the_delay(Sim* sim) {
+  CO_ASSERT_TRUE(co_await start_hosts(sim, 6));
+  (void)co_await sim->clock.sleep_for(1s);
+  ControlPlane* leader = leader_of(*sim);
+  CO_ASSERT_TRUE(leader != nullptr);
+  CO_ASSERT_OK(co_await create_with_delay(leader));
+  (void)co_await sim->clock.sleep_for(1s);
+  std::vector<DesiredReplicas> before = leader->view()->map->buckets;
+  std::string victim = a_follower(sim, leader);
+  uint32_t victim_id = sim->hosts[victim]->host_id();
+  Holdings held = holdings(leader, victim_id);
+  CO_ASSERT_TRUE(held.desired > 0 && held.preferred > 0);
+  co_await sim->hosts[victim]->crash();
+  sim->hosts.erase(victim);
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return marked_down(leader, victim_id); },
+      std::chrono::seconds(sim->lease_ttl_seconds + 3)));
+  Clock::TimePoint seen_down = sim->clock.now();
+  // Down briefly: it keeps every replica; its preferred leaderships moved at once.
+  EXPECT_EQ(holdings(leader, victim_id).preferred, 0u);
+  for (size_t b = 0; b < before.size(); ++b) {
+    EXPECT_EQ(leader->view()->map->buckets[b].desired, before[b].desired) << "bucket " << b;
+  }
+  (void)co_await sim->clock.sleep_for(std::chrono::seconds(kDelaySeconds) - 2s);
+  EXPECT_EQ(holdings(leader, victim_id).desired, held.desired) << "replaced before the delay";
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return holdings(leader, victim_id).desired == 0; }, 10s));
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(sim->clock.now() - seen_down);
+  EXPECT_GE(waited, std::chrono::seconds(kDelaySeconds) - 1s) << "replaced before the delay";
+  EXPECT_LE(waited, std::chrono::seconds(kDelaySeconds) + 1s);
+  // Only its buckets changed.
+  for (size_t b = 0; b < before.size(); ++b) {
+    const auto& desired = before[b].desired;
+    if (std::find(desired.begin(), desired.end(), HostId(victim_id)) != desired.end()) continue;
+    EXPECT_EQ(leader->view()->map->buckets[b].desired, desired) << "bucket " << b;
+  }
+  expect_map_writes_fenced(sim->store);
+}
+
+TEST(ControlPlaneTest, DownHostKeepsItsReplicasUntilTheDelayThenTheyAreReplaced) {
+  Sim sim;
+  run(sim, down_host_replaced_after_the_delay(&sim));
+}
+
+Task<void> back_within_the_delay(Sim* sim) {
+  CO_ASSERT_TRUE(co_await start_hosts(sim, 6));
+  (void)co_await sim->clock.sleep_for(1s);
+  ControlPlane* leader = leader_of(*sim);
+  CO_ASSERT_TRUE(leader != nullptr);
+  CO_ASSERT_OK(co_await create_with_delay(leader));
+  (void)co_await sim->clock.sleep_for(1s);
+  std::string victim = a_follower(sim, leader);
+  uint32_t victim_id = sim->hosts[victim]->host_id();
+  size_t held = holdings(leader, victim_id).desired;
+  co_await sim->hosts[victim]->crash();
+  sim->hosts.erase(victim);
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return marked_down(leader, victim_id); },
+      std::chrono::seconds(sim->lease_ttl_seconds + 3)));
+  (void)co_await sim->clock.sleep_for(std::chrono::seconds(kDelaySeconds) - 3s);
+  CO_ASSERT_TRUE(co_await start_host(sim, victim) != nullptr);
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return !marked_down(leader, victim_id); }, 3s));
+  (void)co_await sim->clock.sleep_for(std::chrono::seconds(2 * kDelaySeconds));
+  EXPECT_EQ(holdings(leader, victim_id).desired, held) << "back within the delay: kept";
+}
+
+TEST(ControlPlaneTest, HostBackWithinTheDelayKeepsItsReplicas) {
+  Sim sim;
+  run(sim, back_within_the_delay(&sim));
+}
+
+// The delay runs on the management leader's own clock from when it saw the host down: a new
+// leader starts it afresh (replacement may come later than the delay, never earlier).
+Task<void> new_leader_starts_the_delay_afresh(Sim* sim) {
+  CO_ASSERT_TRUE(co_await start_hosts(sim, 7));
+  (void)co_await sim->clock.sleep_for(1s);
+  ControlPlane* leader = leader_of(*sim);
+  CO_ASSERT_TRUE(leader != nullptr);
+  CO_ASSERT_OK(co_await create_with_delay(leader));
+  (void)co_await sim->clock.sleep_for(1s);
+  std::string victim = a_follower(sim, leader);
+  uint32_t victim_id = sim->hosts[victim]->host_id();
+  size_t held = holdings(leader, victim_id).desired;
+  co_await sim->hosts[victim]->crash();
+  sim->hosts.erase(victim);
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return marked_down(leader, victim_id); },
+      std::chrono::seconds(sim->lease_ttl_seconds + 3)));
+  (void)co_await sim->clock.sleep_for(std::chrono::seconds(kDelaySeconds) - 4s);
+  // The leader dies 4 s before it would have replaced the victim's replicas.
+  std::string old_leader = leader->options().host_name;
+  co_await leader->crash();
+  sim->hosts.erase(old_leader);
+  ControlPlane* successor = nullptr;
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return (successor = leader_of(*sim)) != nullptr; },
+      std::chrono::seconds(sim->lease_ttl_seconds + 3)));
+  Clock::TimePoint elected = sim->clock.now();
+  (void)co_await sim->clock.sleep_for(std::chrono::seconds(kDelaySeconds) - 2s);
+  EXPECT_EQ(holdings(successor, victim_id).desired, held)
+      << "the successor counted the delay from before its term";
+  CO_ASSERT_TRUE(co_await wait_for(
+      sim, [&] { return holdings(successor, victim_id).desired == 0; }, 10s));
+  EXPECT_GE(sim->clock.now() - elected, std::chrono::seconds(kDelaySeconds) - 1s);
+  expect_map_writes_fenced(sim->store);
+}
+
+TEST(ControlPlaneTest, NewManagementLeaderStartsTheDelayAfresh) {
+  Sim sim;
+  run(sim, new_leader_starts_the_delay_afresh(&sim));
 }
 
 }  // namespace

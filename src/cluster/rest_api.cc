@@ -93,20 +93,26 @@ json drives_json(const ClusterView& view, const DriveUsage& usage) {
   return drives;
 }
 
+// What the map alone tells of the buckets: their desired replicas against the hosts up. Leaders,
+// terms and actual configurations live in the buckets (Raft) and are not in the map.
 struct BucketHealth {
-  uint64_t without_leader = 0;
-  uint64_t under_replicated = 0;
+  uint32_t replicas = 0;               // R.
+  uint64_t under_replicated = 0;       // Fewer than R desired replicas on up hosts.
+  uint64_t desired_majority_down = 0;  // At most half of the desired replicas on up hosts.
 };
 
 BucketHealth bucket_health(const ClusterMap& map) {
-  std::set<uint32_t> up;
+  std::set<HostId> up;
   for (const proto::HostEntry& host : map.header.hosts()) {
-    if (host.up()) up.insert(host.host_id());
+    if (host.up()) up.emplace(host.host_id());
   }
   BucketHealth health;
-  for (const BucketReplicas& bucket : map.buckets) {
-    if (!up.contains(bucket.leader.value())) ++health.without_leader;
-    if (bucket.followers.size() < map.header.protection().parity()) ++health.under_replicated;
+  health.replicas = bucket_replicas_of(map.header);
+  for (const DesiredReplicas& bucket : map.buckets) {
+    size_t live = 0;
+    for (HostId host : bucket.desired) live += up.contains(host) ? 1 : 0;
+    if (live < health.replicas) ++health.under_replicated;
+    if (live * 2 <= bucket.desired.size()) ++health.desired_majority_down;
   }
   return health;
 }
@@ -135,17 +141,21 @@ http::Response create(ControlPlane& control, BlockingBridge& control_loop,
   auto parity = integer_field(*body, "parity", 0, true);
   auto spare = integer_field(*body, "hot_spare", -1, false);
   auto buckets = integer_field(*body, "buckets", 0, false);
-  for (const Status& status : {data.status(), parity.status(), spare.status(), buckets.status()}) {
+  auto delay =
+      integer_field(*body, "replica_replacement_delay_s", kDefaultReplicaReplacementDelayS, false);
+  for (const Status& status :
+       {data.status(), parity.status(), spare.status(), buckets.status(), delay.status()}) {
     if (!status.ok()) return error_response(status);
   }
   if (*data < 0 || *data > 64 || *parity < 0 || *parity > 64 || *spare < -1 || *spare > 1024 ||
-      *buckets < 0 || *buckets > (1LL << 31)) {
+      *buckets < 0 || *buckets > (1LL << 31) || *delay < 0 || *delay > (1LL << 31)) {
     return error_response(error(StatusCode::kInvalidArgument, "a value is out of range"));
   }
   creation.data = static_cast<uint32_t>(*data);
   creation.parity = static_cast<uint32_t>(*parity);
   creation.hot_spare = static_cast<int32_t>(*spare);
   creation.bucket_count = static_cast<uint32_t>(*buckets);
+  creation.replica_replacement_delay_s = static_cast<uint32_t>(*delay);  // Checked by the leader.
   Status created = control_loop.run(control.create_cluster(creation));
   if (!created.ok()) return error_response(created);
   return json_response(201, json{{"created", true}});
@@ -240,8 +250,13 @@ json status_json(const ClusterView& view, const DriveUsage& usage) {
     reasons.push_back("the cluster has not been created (tess cluster create)");
     out["protection"] = nullptr;
     out["hot_spare"] = nullptr;
+    out["replica_replacement_delay_s"] = nullptr;
     out["capacity"] = {{"raw_bytes", 0}, {"usable_bytes", 0}};
-    out["buckets"] = {{"total", 0}, {"without_leader", 0}, {"under_replicated", 0}};
+    out["buckets"] = {{"total", 0},
+                      {"replicas", 0},
+                      {"failure_domains", 0},
+                      {"under_replicated", 0},
+                      {"desired_majority_down", 0}};
     out["epoch"] = 0;
   } else {
     const proto::ClusterMapHeader& header = view.map->header;
@@ -250,12 +265,15 @@ json status_json(const ClusterView& view, const DriveUsage& usage) {
     out["protection"] = {{"data", header.protection().data()},
                          {"parity", header.protection().parity()}};
     out["hot_spare"] = header.hot_spare();
+    out["replica_replacement_delay_s"] = replica_replacement_delay(header).count();
     Capacity capacity = capacity_of(header);
     out["capacity"] = {{"raw_bytes", capacity.raw_bytes}, {"usable_bytes", capacity.usable_bytes}};
     BucketHealth buckets = bucket_health(*view.map);
     out["buckets"] = {{"total", view.map->buckets.size()},
-                      {"without_leader", buckets.without_leader},
-                      {"under_replicated", buckets.under_replicated}};
+                      {"replicas", buckets.replicas},
+                      {"failure_domains", count_failure_domains(header)},
+                      {"under_replicated", buckets.under_replicated},
+                      {"desired_majority_down", buckets.desired_majority_down}};
     if (hosts_up < hosts.size()) {
       health = "degraded";
       reasons.push_back(fmt::format("{} of {} hosts down", hosts.size() - hosts_up, hosts.size()));
@@ -267,12 +285,13 @@ json status_json(const ClusterView& view, const DriveUsage& usage) {
     }
     if (buckets.under_replicated > 0) {
       health = "degraded";
-      reasons.push_back(
-          fmt::format("{} buckets without all their followers", buckets.under_replicated));
+      reasons.push_back(fmt::format("{} buckets with fewer than {} desired replicas up",
+                                    buckets.under_replicated, buckets.replicas));
     }
-    if (buckets.without_leader > 0) {
+    if (buckets.desired_majority_down > 0) {
       health = "error";
-      reasons.push_back(fmt::format("{} buckets without a leader", buckets.without_leader));
+      reasons.push_back(fmt::format("{} buckets with a majority of their desired replicas down",
+                                    buckets.desired_majority_down));
     }
   }
   if (view.leader_host_id == 0) {
@@ -375,15 +394,17 @@ http::Response handle_api_request(ControlPlane& control, BlockingBridge& control
     if (!view->map)
       return error_response(
           error(StatusCode::kFailedPrecondition, "the cluster has not been created"));
+    // What the map holds: desired replicas and preferred leader. Leader, term and commit index
+    // come from the buckets themselves (later), not from the map.
     json buckets = json::array();
     for (size_t b = 0; b < view->map->buckets.size(); ++b) {
-      const BucketReplicas& bucket = view->map->buckets[b];
-      json followers = json::array();
-      for (HostId follower : bucket.followers) followers.push_back(follower.value());
+      const DesiredReplicas& bucket = view->map->buckets[b];
+      json desired = json::array();
+      for (HostId host : bucket.desired) desired.push_back(host.value());
       buckets.push_back({{"id", b},
-                         {"leader", bucket.leader.value()},
-                         {"followers", followers},
-                         {"term", bucket.term}});
+                         {"desired", desired},
+                         {"preferred_leader", bucket.preferred_leader.value()},
+                         {"desired_epoch", bucket.desired_epoch.value()}});
     }
     return json_response(200, json{{"epoch", view->map->header.epoch()}, {"buckets", buckets}});
   }

@@ -11,7 +11,7 @@ namespace tessera::raft {
 namespace {
 
 // Committed entries handed out per Ready, so that a replica catching up applies in slices.
-constexpr uint64_t kMaxCommittedBytesPerReady = 4 * 1024 * 1024;
+constexpr uint64_t kMaxCommittedBytesPerReady = uint64_t{4} * 1024 * 1024;
 // Lease rounds remembered; older rounds cannot give a lease (conservative).
 constexpr size_t kMaxRoundStamps = 256;
 

@@ -324,8 +324,10 @@ TEST(LinearizabilityTest, KeysAreIndependentRegisters) {
 
 TEST(LinearizabilityTest, ExhaustedBudgetGivesUnknownButAFailureStillWins) {
   std::vector<KvOperation> history;
-  for (int i = 0; i < 50; ++i)
+  history.reserve(50);
+  for (int64_t i = 0; i < 50; ++i) {
     history.push_back(put(1, "big", std::to_string(i), i * 10, i * 10 + 5));
+  }
   LinearizabilityResult result = check_kv_history(history, /*max_steps_per_key=*/20);
   EXPECT_EQ(result.verdict, Verdict::kUnknown);
   EXPECT_NE(result.explanation.find("key \"big\": search budget of 20 steps exhausted"),

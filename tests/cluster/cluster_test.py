@@ -53,7 +53,8 @@ def kill9(pid):
 
 
 class LocalCluster:
-    def __init__(self, base_port, hosts, data, parity, etcd=1, create=True, hot_spare=None):
+    def __init__(self, base_port, hosts, data, parity, etcd=1, create=True, hot_spare=None,
+                 replacement_delay_s=None):
         self.dir = tempfile.mkdtemp(prefix="tess-cluster-test-")
         self.base_port = base_port
         self.extra_pids = []
@@ -64,6 +65,8 @@ class LocalCluster:
             args.append("--no-create")
         if hot_spare is not None:
             args += ["--hot-spare", str(hot_spare)]
+        if replacement_delay_s is not None:
+            args += ["--replica-replacement-delay-s", str(replacement_delay_s)]
         try:
             run(*args, timeout=180)
         except Exception:
@@ -168,6 +171,8 @@ class ClusterTest(unittest.TestCase):
                 (["--data", "3", "--parity", "2", "--buckets", "1000"], "power of two"),
                 (["--data", "3", "--parity", "2", "--buckets", "64"], "at least 16 per compute process: 80"),
                 (["--data", "3", "--parity", "2", "--hot-spare", "1"], "hot spare of 1 leaves 4"),
+                (["--data", "3", "--parity", "2", "--replica-replacement-delay-s", "0"],
+                 "replica-replacement-delay-s must be 1 to 86400"),
             ]
             for args, message in refused:
                 code, _, err = cluster.tess("cluster", "create", *args, check=False)
@@ -180,7 +185,13 @@ class ClusterTest(unittest.TestCase):
                                    30, "healthy after creation")
             self.assertEqual(status["protection"], {"data": 3, "parity": 2})
             self.assertEqual(status["hot_spare"], 0)  # 5 domains, 3+2: nothing left to spare.
-            self.assertEqual(status["buckets"], {"total": 128, "without_leader": 0, "under_replicated": 0})
+            self.assertEqual(status["buckets"], {"total": 128, "replicas": 5, "failure_domains": 5,
+                                                 "under_replicated": 0, "desired_majority_down": 0})
+            self.assertEqual(status["replica_replacement_delay_s"], 30)
+            for bucket in cluster.json("bucket", "list")["buckets"]:
+                self.assertEqual(len(set(bucket["desired"])), 5)
+                self.assertIn(bucket["preferred_leader"], bucket["desired"])
+                self.assertEqual(sorted(bucket), ["desired", "desired_epoch", "id", "preferred_leader"])
             for host in status["hosts"]:
                 self.assertEqual(sorted(host), ["address", "failure_domain", "http_port", "id", "name", "state"])
                 self.assertEqual(host["state"], "up")
@@ -200,6 +211,9 @@ class ClusterTest(unittest.TestCase):
             self.assertIn("protection cannot change", err)
             code, out, _ = cluster.tess("status", host_index=2)
             self.assertIn("3+2", out)
+            self.assertIn("buckets tolerate 2 failures", out)
+            _, out, _ = cluster.tess("bucket", "list")
+            self.assertIn("PREFERRED", out.splitlines()[0])
         finally:
             cluster.close()
 
@@ -215,7 +229,7 @@ class ClusterTest(unittest.TestCase):
             observer = next(i for i, p in enumerate(cluster.state["hosts"])
                             if hosts[p["name"]] not in (leader_id, victim_id))
             before = {b["id"]: b for b in cluster.json("bucket", "list")["buckets"]}
-            led = [b for b in before.values() if b["leader"] == victim_id]
+            led = [b for b in before.values() if b["preferred_leader"] == victim_id]
             self.assertGreater(len(led), 0)
 
             kill9(victim["pid"])
@@ -225,16 +239,17 @@ class ClusterTest(unittest.TestCase):
             status, seconds = wait_until(victim_down, LEASE_TTL_S + 10, "kill -9 detected")
             print(f"kill -9 of host {victim_id} detected after {seconds:.1f} s", file=sys.stderr)
             self.assertLessEqual(seconds, LEASE_TTL_S + 5)
+            # Down for less than the replacement delay (30 s): every replica stays where it is;
+            # the preferred leaderships move at once to other desired replicas.
             after = {b["id"]: b for b in cluster.json("bucket", "list", host_index=observer)["buckets"]}
-            for bucket in led:
-                moved = after[bucket["id"]]
-                self.assertNotEqual(moved["leader"], victim_id)
-                self.assertIn(moved["leader"], bucket["followers"])
-                self.assertEqual(moved["term"], bucket["term"] + 1)
             for bucket_id, bucket in before.items():
-                if victim_id != bucket["leader"] and victim_id not in bucket["followers"]:
-                    self.assertEqual(after[bucket_id], bucket, "a bucket moved without cause")
-            self.assertEqual(status["buckets"]["without_leader"], 0)
+                moved = after[bucket_id]
+                self.assertEqual(moved["desired"], bucket["desired"], "a replica moved")
+                self.assertEqual(moved["desired_epoch"], bucket["desired_epoch"])
+                self.assertNotEqual(moved["preferred_leader"], victim_id)
+                self.assertIn(moved["preferred_leader"], bucket["desired"])
+            self.assertEqual(status["buckets"]["desired_majority_down"], 0)
+            self.assertGreater(status["buckets"]["under_replicated"], 0)
             self.assertEqual(status["health"], "degraded")
 
             cluster.restart(victim)
@@ -252,9 +267,13 @@ class ClusterTest(unittest.TestCase):
             status, seconds = wait_until(new_leader, LEASE_TTL_S + 10, "management leader failover")
             print(f"management leader failover after {seconds:.1f} s", file=sys.stderr)
             self.assertLessEqual(seconds, LEASE_TTL_S + 5)
-            wait_until(lambda: cluster.json("status", host_index=observer)["buckets"]["without_leader"] == 0
-                       and cluster.json("status", host_index=observer)["hosts_up"] == 5,
-                       LEASE_TTL_S + 10, "old leader marked down, its buckets led again")
+            def old_leader_down():
+                s = cluster.json("status", host_index=observer)
+                buckets = cluster.json("bucket", "list", host_index=observer)["buckets"]
+                return (s["hosts_up"] == 5 and s["buckets"]["desired_majority_down"] == 0
+                        and all(b["preferred_leader"] != leader_id for b in buckets))
+            wait_until(old_leader_down, LEASE_TTL_S + 10,
+                       "old leader marked down, its preferred leaderships moved")
         finally:
             cluster.close()
 
@@ -300,7 +319,7 @@ class ClusterTest(unittest.TestCase):
             print(f"detected with 4 of 9 etcd members down after {seconds:.1f} s", file=sys.stderr)
             self.assertLessEqual(seconds, LEASE_TTL_S + 5)
             cluster.tess("cluster", "hot-spare", "0")
-            self.assertEqual(cluster.json("status")["buckets"]["without_leader"], 0)
+            self.assertEqual(cluster.json("status")["buckets"]["desired_majority_down"], 0)
 
             kill9(members[4]["pid"])
             code, _, err = cluster.tess("cluster", "hot-spare", "0", check=False, timeout=120)
@@ -315,6 +334,43 @@ class ClusterTest(unittest.TestCase):
             print(f"changes work again {seconds:.1f} s after the members returned", file=sys.stderr)
             cluster.restart(victim)
             wait_until(lambda: cluster.json("status")["health"] == "ok", 60, "healthy again")
+        finally:
+            cluster.close()
+
+    def test_permanent_failure_replaces_replicas(self):
+        # Down longer than the replacement delay: the host's replicas go to the sixth domain and
+        # nothing else moves.
+        delay_s = 3
+        cluster = LocalCluster(26000, hosts=6, data=3, parity=2, replacement_delay_s=delay_s)
+        try:
+            status = cluster.json("status")
+            self.assertEqual(status["replica_replacement_delay_s"], delay_s)
+            leader_id = status["leader"]
+            hosts = {h["name"]: h["id"] for h in status["hosts"]}
+            victim = next(p for p in cluster.state["hosts"] if hosts[p["name"]] != leader_id)
+            victim_id = hosts[victim["name"]]
+            before = {b["id"]: b for b in cluster.json("bucket", "list")["buckets"]}
+            self.assertTrue(any(victim_id in b["desired"] for b in before.values()))
+
+            kill9(victim["pid"])
+            def replaced():
+                buckets = cluster.json("bucket", "list")["buckets"]
+                return all(victim_id not in b["desired"] for b in buckets) and buckets
+            buckets, seconds = wait_until(replaced, LEASE_TTL_S + delay_s + 20, "replicas replaced")
+            print(f"replicas of host {victim_id} replaced {seconds:.1f} s after kill -9 "
+                  f"(lease TTL {LEASE_TTL_S} s + delay {delay_s} s)", file=sys.stderr)
+            self.assertGreaterEqual(seconds, delay_s)
+            for bucket in buckets:
+                self.assertEqual(len(set(bucket["desired"])), 5)
+                self.assertIn(bucket["preferred_leader"], bucket["desired"])
+                old = before[bucket["id"]]
+                if victim_id not in old["desired"]:
+                    self.assertEqual(bucket["desired"], old["desired"], "a bucket moved without cause")
+                else:
+                    self.assertTrue(set(old["desired"]) - {victim_id} <= set(bucket["desired"]))
+            status = cluster.json("status")
+            self.assertEqual(status["buckets"]["under_replicated"], 0)
+            self.assertEqual(status["health"], "degraded")  # A host is still down.
         finally:
             cluster.close()
 
