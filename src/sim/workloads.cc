@@ -5,6 +5,7 @@
 #include "sim/chunk_store_sim_workload.h"
 #include "sim/cluster_workload.h"
 #include "sim/control_plane_workload.h"
+#include "sim/raft_workload.h"
 
 namespace tessera::sim {
 
@@ -22,6 +23,10 @@ constexpr std::array kWorkloads{
                  "5 tessd (control plane and drive role) and 3 clients over the simulated "
                  "network: kill -9, power loss, partitions, stalls, etcd faults",
                  &make_cluster_workload},
+    WorkloadSpec{"raft",
+                 "a 5-replica Raft group of pure cores: crashes, power loss, partitions, pauses, "
+                 "drift; linearizability",
+                 &make_raft_workload},
 };
 }  // namespace
 
