@@ -163,8 +163,7 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints) : endpoints_(std::mov
 // time ran out.
 Deadline attempts_deadline(const Deadline& deadline) {
   if (deadline.is_never()) return deadline;
-  Clock::Duration reserve =
-      std::min<Clock::Duration>(2 * kProbeTimeout, deadline.remaining() / 3);
+  Clock::Duration reserve = std::min<Clock::Duration>(2 * kProbeTimeout, deadline.remaining() / 3);
   return Deadline(deadline.clock(), deadline.at() - reserve);
 }
 

@@ -2,8 +2,8 @@
 // control that bounds what it sends (design 2.3).
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 
 #include "raft/types.h"
