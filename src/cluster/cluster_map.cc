@@ -456,6 +456,13 @@ ClusterMap initial_map(const std::string& uuid, const CreationRequest& request,
   header.set_bucket_shard_size(kBucketShardSize);
   header.set_replica_replacement_delay_s(request.replica_replacement_delay_s);
   update_hosts(header, registrations, 1);
+  // The founders of every bucket, fixed from now on (docs/design/2026-12-04-compute-role.md 2).
+  for (const proto::HostRegistration& registration : registrations) {
+    if (registration.bucket_store() == 0) continue;
+    proto::BucketFounder* founder = header.add_founders();
+    founder->set_host_id(registration.host_id());
+    founder->set_store(registration.bucket_store());
+  }
   uint32_t replicas = bucket_replica_count(request.parity, count_failure_domains(header));
   header.set_bucket_replicas(replicas);
   AssignmentOptions options{.replicas = replicas, .epoch = MapEpoch(1)};

@@ -231,6 +231,7 @@ proto::HostRegistration ControlPlane::registration() const {
   for (const auto& drive : drives_) *out.add_drives() = drive;
   out.set_started_unix_ms(started_unix_ms_);
   out.set_incarnation(incarnation_);
+  out.set_bucket_store(bucket_store_);
   return out;
 }
 
@@ -527,6 +528,11 @@ Task<void> ControlPlane::set_drives(std::vector<proto::DriveInfo> drives) {
   lease_wake_ = true;
   lease_timer_.cancel();
   co_return;
+}
+
+void ControlPlane::set_bucket_store(uint64_t store) {
+  TESS_ASSERT(running_loops_ == 0, "set_bucket_store() after start()");
+  bucket_store_ = store;
 }
 
 Task<Status> ControlPlane::create_cluster(CreationRequest request) {

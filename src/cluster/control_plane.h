@@ -109,6 +109,10 @@ class ControlPlane {
   // The newest map epoch this host holds (0 before the cluster exists); see map_epoch.h.
   MapEpoch map_epoch() const;
 
+  // The id of this host's bucket log store, published in its registration (0, the default: it
+  // holds no buckets). REQUIRES: before start().
+  void set_bucket_store(uint64_t store);
+
   // The rest: tasks on env.executor.
   // Grants the lease, registers, runs the first round and starts the coroutines. kUnavailable
   // (or outcome-unknown) if the store cannot serve.
@@ -167,6 +171,7 @@ class ControlPlane {
   uint32_t host_id_;
   uint64_t incarnation_;
   uint64_t started_unix_ms_;
+  uint64_t bucket_store_ = 0;
 
   // Executor state (no locks).
   LeaseId lease_;
