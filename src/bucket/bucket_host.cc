@@ -1,5 +1,6 @@
 #include "bucket/bucket_host.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -9,7 +10,10 @@
 namespace tessera::bucket {
 
 BucketHost::BucketHost(Executor executor, BucketHostOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)), tick_timer_(executor_) {}
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      tick_timer_(executor_),
+      reconcile_timer_(executor_) {}
 
 Task<void> BucketHost::tick_loop(BucketHost* self) {
   // One tick for every replica in the same loop turn: their heartbeats to a peer share a frame.
@@ -21,6 +25,87 @@ Task<void> BucketHost::tick_loop(BucketHost* self) {
     for (auto& [bucket, r] : self->replicas_) r->tick();
   }
   self->ticking_ = false;
+}
+
+Task<void> BucketHost::reconcile_loop(BucketHost* self) {
+  while (!self->shut_down_) {
+    co_await self->options_.clock->wait(
+        self->reconcile_timer_, self->options_.clock->now() + self->options_.reconcile_interval);
+    if (self->shut_down_) break;
+    self->reconcile();
+  }
+  self->reconciling_ = false;
+}
+
+void BucketHost::reconcile() {
+  if (options_.placement == nullptr || shut_down_) return;
+  uint32_t transfers = 0;
+  for (auto& [bucket, r] : replicas_) {
+    const raft::Core& core = r->core();
+    if (core.role() != raft::Role::kLeader || r->broken()) continue;
+    ReconcileStep step =
+        next_reconcile_step(core.config(), self_, core.progress(), core.last_index(),
+                            options_.placement->placement(bucket), *options_.placement);
+    Status done;
+    using Kind = ReconcileStep::Kind;
+    switch (step.kind) {
+      case Kind::kNone:
+        continue;
+      case Kind::kAddLearner:
+        done = r->propose_conf_change({raft::ConfChange::Kind::kAddLearner, step.replica});
+        break;
+      case Kind::kPromote:
+        done = r->propose_conf_change({raft::ConfChange::Kind::kPromoteLearner, step.replica});
+        break;
+      case Kind::kRemove:
+        done = r->propose_conf_change({raft::ConfChange::Kind::kRemoveReplica, step.replica});
+        break;
+      case Kind::kTransfer:
+        // Bounded per round: a map that moves many preferred leaderships at once must not make
+        // every bucket of this host pause for a transfer in the same second.
+        if (transfers >= options_.max_transfers_per_round) continue;
+        ++transfers;
+        done = r->transfer_leadership(step.replica);
+        if (done.ok()) ++stats_.transfers_started;
+        break;
+    }
+    if (step.kind != Kind::kTransfer && done.ok()) ++stats_.conf_changes_proposed;
+    // A refusal (a change pending, a transfer under way) is asked again next round.
+    TESS_LOG_DEBUG("bucket {}: {} {} ({}): {}", bucket, reconcile_kind_name(step.kind),
+                   step.replica, step.why, done.ok() ? "proposed" : done.message());
+    if (done.ok() && step.kind != Kind::kTransfer) {
+      TESS_LOG_INFO("bucket {}: {} {} ({})", bucket, reconcile_kind_name(step.kind), step.replica,
+                    step.why);
+    }
+  }
+}
+
+void BucketHost::on_unknown_bucket(BucketId bucket, const raft::Message& message) {
+  if (options_.placement == nullptr || shut_down_ || creating_.contains(bucket)) return;
+  // Only a leader's traffic creates a replica (a stray vote request never does), and only where
+  // the map places one: a replica removed from a group is not brought back by late messages.
+  bool from_leader = message.type == raft::MessageType::kAppend ||
+                     message.type == raft::MessageType::kHeartbeat ||
+                     message.type == raft::MessageType::kSnapshot;
+  if (!from_leader) return;
+  Placement placement = options_.placement->placement(bucket);
+  if (std::find(placement.desired.begin(), placement.desired.end(), options_.host) ==
+      placement.desired.end()) {
+    return;
+  }
+  creating_.insert(bucket);
+  spawn_detached(executor_, create_for_leader(this, bucket), "bucket host: create replica");
+}
+
+Task<void> BucketHost::create_for_leader(BucketHost* self, BucketId bucket) {
+  Status created = co_await self->ensure_replica(bucket, raft::Config{});
+  self->creating_.erase(bucket);
+  if (created.ok()) {
+    ++self->stats_.replicas_created_for_leader;
+    TESS_LOG_INFO("bucket {}: replica created for its leader", bucket);
+  } else if (!self->shut_down_) {
+    TESS_LOG_WARN("bucket {}: cannot create the replica its leader adds: {}", bucket, created);
+  }
 }
 
 BucketHost::~BucketHost() {
@@ -44,6 +129,14 @@ Task<Result<std::unique_ptr<BucketHost>>> BucketHost::open(Executor executor,
   host->transport_ = std::make_unique<RaftTransport>(executor, transport, std::move(resolve));
   host->transport_->set_incarnation(host->store_->start_seq());
   BucketHost* self = host.get();
+  if (options.placement != nullptr) {
+    host->transport_->set_unknown_bucket_handler(
+        [self](BucketId bucket, const raft::Message& message) {
+          self->on_unknown_bucket(bucket, message);
+        });
+    self->reconciling_ = true;
+    spawn_detached(executor, reconcile_loop(self), "bucket host: reconcile");
+  }
   host->store_->add_durable_listener(executor, [self](const std::vector<DurableMark>& marks) {
     for (const DurableMark& mark : marks) {
       if (Replica* r = self->replica(mark.bucket)) r->on_durable(mark.durable);
@@ -101,6 +194,7 @@ std::vector<ReplicaStatus> BucketHost::status() const {
                                 .applied = core.applied(),
                                 .last_index = core.last_index(),
                                 .durable = core.durable(),
+                                .quorum_durable = core.quorum_durable(),
                                 .config = core.config(),
                                 .recovering = core.recovering(),
                                 .broken = r->broken() || core.broken()});
@@ -112,7 +206,8 @@ Task<Status> BucketHost::shutdown(bool clean) {
   if (shut_down_) co_return Status();
   shut_down_ = true;
   tick_timer_.cancel();
-  while (ticking_) {
+  reconcile_timer_.cancel();
+  while (ticking_ || reconciling_ || !creating_.empty()) {
     co_await boost::asio::post(executor_, boost::asio::use_awaitable);
   }
   for (auto& [bucket, r] : replicas_) {

@@ -7,22 +7,37 @@
 // live there too. (Spreading buckets over several loops, design 7, comes with the benchmark.)
 // Lifecycle: open(), register_handlers() before the RPC server starts, ensure_replica() for the
 // buckets to hold, ..., co_await shutdown(), destroy.
+//
+// Placement (design 6.3), with options.placement set: every reconcile_interval each replica that
+// leads takes one step towards the map's placement (add a learner, promote it, remove a replica,
+// transfer leadership: reconcile.h), and a leader's message for a bucket the map places here but
+// that has no replica here creates an empty one, which its leader fills with a snapshot.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "bucket/bucket_service.h"
 #include "bucket/log_store.h"
 #include "bucket/raft_transport.h"
+#include "bucket/reconcile.h"
 #include "bucket/replica.h"
 #include "rpc/server.h"
 #include "runtime/clock.h"
 #include "runtime/task.h"
 
 namespace tessera::bucket {
+
+// The cluster map as the host's leaders reconcile with it (design 6.3). Called on the host's
+// executor; implementations read a snapshot of the map (tessd: the control plane's view).
+class PlacementSource : public PlacementView {
+ public:
+  // What the map wants of `bucket`; an empty placement when it is not known.
+  virtual Placement placement(BucketId bucket) const = 0;
+};
 
 struct BucketHostOptions {
   const Clock* clock = &RealClock::instance();
@@ -37,6 +52,19 @@ struct BucketHostOptions {
   ReplicaOptions replica;
   // Seeds each replica's election jitter together with its bucket id.
   uint64_t seed = 1;
+  // Where the map's placement comes from; nullptr: no reconciliation and no replica created on a
+  // leader's message (tests that fix their groups).
+  const PlacementSource* placement = nullptr;
+  // How often each leader checks its configuration against the placement.
+  Clock::Duration reconcile_interval = std::chrono::seconds(1);
+  // Leadership transfers to preferred leaders started per reconcile round, at most.
+  uint32_t max_transfers_per_round = 8;
+};
+
+struct BucketHostStats {
+  uint64_t conf_changes_proposed = 0;
+  uint64_t transfers_started = 0;
+  uint64_t replicas_created_for_leader = 0;
 };
 
 // What `tess bucket list` shows of one replica.
@@ -48,7 +76,8 @@ struct ReplicaStatus {
   raft::LogIndex commit;
   raft::LogIndex applied;
   raft::LogIndex last_index;
-  raft::LogIndex durable;
+  raft::LogIndex durable;         // Fsynced here.
+  raft::LogIndex quorum_durable;  // Fsynced on a majority (leader only; zero elsewhere).
   raft::Config config;
   bool recovering = false;
   bool broken = false;
@@ -78,6 +107,10 @@ class BucketHost {
   Replica* replica(BucketId bucket) const;
   std::vector<ReplicaStatus> status() const;
   const RaftTransportStats& transport_stats() const { return transport_->stats(); }
+  const BucketHostStats& stats() const { return stats_; }
+  // One reconcile round now (the loop runs one every reconcile_interval): each replica that leads
+  // takes its next step towards the placement (reconcile.h).
+  void reconcile();
 
   // Stops every replica and the transport; with `clean`, syncs and records a clean stop (the
   // next open after a reboot then knows nothing was lost), otherwise closes as after a crash.
@@ -86,6 +119,11 @@ class BucketHost {
  private:
   BucketHost(Executor executor, BucketHostOptions options);
   static Task<void> tick_loop(BucketHost* self);
+  static Task<void> reconcile_loop(BucketHost* self);
+  // A message for a bucket without a replica here: if the map places one here, create it (empty:
+  // its leader sends a snapshot).
+  void on_unknown_bucket(BucketId bucket, const raft::Message& message);
+  static Task<void> create_for_leader(BucketHost* self, BucketId bucket);
 
   Executor executor_;
   BucketHostOptions options_;
@@ -96,7 +134,11 @@ class BucketHost {
   std::map<BucketId, std::unique_ptr<Replica>> replicas_;
   bool shut_down_ = false;
   bool ticking_ = false;
+  bool reconciling_ = false;
+  std::set<BucketId> creating_;
   boost::asio::steady_timer tick_timer_;
+  boost::asio::steady_timer reconcile_timer_;
+  BucketHostStats stats_;
 };
 
 }  // namespace tessera::bucket

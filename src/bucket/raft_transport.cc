@@ -142,7 +142,11 @@ Task<Result<rpc::Reply>> RaftTransport::handle(rpc::Request request) {
   }
   for (const BucketMessage& m : *messages) {
     auto r = replicas_.find(m.bucket);
-    if (r != replicas_.end()) r->second->step(m.message);
+    if (r != replicas_.end()) {
+      r->second->step(m.message);
+    } else if (unknown_bucket_) {
+      unknown_bucket_(m.bucket, m.message);
+    }
   }
   co_return rpc::Reply::of(proto::RaftBatchReply());
 }

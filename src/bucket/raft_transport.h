@@ -10,7 +10,7 @@
 // Receiving: handle() is the RPC handler of kRaftBatch: it decodes the batch (refusing it whole
 // if malformed, nothing stepped), drops one addressed to another store of this host (the host was
 // rebuilt), and steps each message into its bucket's replica; a message for a bucket without a
-// replica here is dropped (replica creation on a leader's message comes with placement).
+// replica here is dropped, and shown to the unknown-bucket handler (set_unknown_bucket_handler).
 //
 // Lives on one executor (a loop); every method is called from it, and its replicas live there.
 // Peers are found through `resolve` (the cluster map's host addresses). REQUIRES: shutdown() is
@@ -68,6 +68,13 @@ class RaftTransport final : public RaftOutbox {
   void attach(Replica* replica);
   void detach(BucketId bucket);
 
+  // Called with each message for a bucket that has no replica here (it is dropped: Raft resends),
+  // so the owner may create the replica a leader is adding (design 6.3). Not set: dropped only.
+  using UnknownBucketHandler = std::function<void(BucketId, const raft::Message&)>;
+  void set_unknown_bucket_handler(UnknownBucketHandler handler) {
+    unknown_bucket_ = std::move(handler);
+  }
+
   void send(BucketId bucket, raft::Message message) override;
   // The kRaftBatch handler.
   Task<Result<rpc::Reply>> handle(rpc::Request request);
@@ -97,6 +104,7 @@ class RaftTransport final : public RaftOutbox {
   uint64_t incarnation_ = 0;
   std::map<raft::ReplicaId, Peer> peers_;
   std::map<BucketId, Replica*> replicas_;
+  UnknownBucketHandler unknown_bucket_;
   size_t frames_in_flight_ = 0;
   bool stopping_ = false;
   boost::asio::steady_timer idle_timer_;

@@ -545,6 +545,23 @@ Task<Result<proto::BucketResult>> Replica::mutate(proto::BucketCommand command, 
   co_return result;
 }
 
+Status Replica::propose_conf_change(const raft::ConfChange& change) {
+  if (broken_ || stopping_)
+    return error(StatusCode::kUnavailable, "bucket {} replica is stopped", bucket_);
+  auto id = core_->propose_conf_change(change, clock_.now());
+  if (!id.ok()) return id.status();
+  wake();
+  return Status();
+}
+
+Status Replica::transfer_leadership(raft::ReplicaId target) {
+  if (broken_ || stopping_)
+    return error(StatusCode::kUnavailable, "bucket {} replica is stopped", bucket_);
+  Status started = core_->transfer_leadership(target, clock_.now());
+  if (started.ok()) wake();
+  return started;
+}
+
 Task<Result<proto::BucketResult>> Replica::get(std::string key, Deadline deadline) {
   // A named local, not a braced temporary, as the argument of a coroutine (GCC 12: style.md).
   PendingRead pending;

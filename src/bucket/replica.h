@@ -100,6 +100,13 @@ class Replica {
   // Waits until every entry up to `index` is durable on a majority (SyncTo). Leader only.
   Task<Status> sync_to(uint64_t index, Deadline deadline);
 
+  // Leader only: proposes one configuration change (raft::Core::propose_conf_change: one at a
+  // time, refused while another is pending); it takes effect as it is appended. The caller sees
+  // the outcome in core().config(). Fails as the core does, or kUnavailable once stopped.
+  Status propose_conf_change(const raft::ConfChange& change);
+  // Leader only: hands leadership to `target`, a caught-up voter (raft::Core::transfer_leadership).
+  Status transfer_leadership(raft::ReplicaId target);
+
   BucketId bucket() const { return bucket_; }
   const raft::Core& core() const { return *core_; }
   raft::ReplicaId leader() const { return core_->leader(); }
