@@ -1,8 +1,10 @@
-// tessd: the Tessera server. Today it serves the drive role: its local drives as chunk stores over
-// RPC. Run `tessd --help` for the options.
+// tessd: the Tessera server. It serves the drive role (its local drives as chunk stores over RPC)
+// and, in a cluster (--etcd), the compute role: replicas of the metadata buckets (compute_host.h).
+// Run `tessd --help` for the options.
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -15,6 +17,7 @@
 #include "runtime/blocking_bridge.h"
 #include "runtime/event_loop.h"
 #include "runtime/offload.h"
+#include "tessd/compute_host.h"
 #include "tessd/drive_host.h"
 
 namespace tessera {
@@ -32,6 +35,7 @@ struct TessdOptions {
   std::string port_file;
   std::string log_level = "info";
   std::string log_file;
+  std::string data_dir;  // Empty: "<first drive>.data".
   uint64_t scrub_mib_per_s = 64;
   uint64_t scrub_interval_s = 3600;
   size_t max_in_flight_per_drive = 64;
@@ -74,6 +78,10 @@ Task<std::vector<proto::DriveInfo>> list_drives_task(const DriveHost* drives) {
   co_return drive_infos(*drives);
 }
 
+Task<nlohmann::json> bucket_status_task(const ComputeHost* compute) {
+  co_return compute->status_json();
+}
+
 // The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
 // The control plane runs on a loop of its own (control_plane.h says why); other threads reach it
 // through control_bridge. Members are destroyed in reverse order: the loop last.
@@ -84,6 +92,7 @@ struct Member {
   std::unique_ptr<ControlPlane> control;
   std::unique_ptr<http::Server> api;
   std::unique_ptr<BlockingBridge> bridge;
+  std::unique_ptr<ComputeHost> compute;  // Lives on the main loop; closed by run().
 };
 
 // Runs on the API thread: allocates an id, opens the drive on the loop, republishes the drives.
@@ -119,9 +128,13 @@ Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
     return add_local_drive(control_ptr, control_bridge, bridge, drives_ptr, path);
   };
   local.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
+  LocalBuckets buckets;
+  const ComputeHost* compute = member.compute.get();
+  buckets.status = [bridge, compute] { return bridge->run(bucket_status_task(compute)); };
   member.api = std::make_unique<http::Server>(
-      http_host, http_port, [control_ptr, control_bridge, local](const http::Request& request) {
-        return handle_api_request(*control_ptr, *control_bridge, local, request);
+      http_host, http_port,
+      [control_ptr, control_bridge, local, buckets](const http::Request& request) {
+        return handle_api_request(*control_ptr, *control_bridge, local, buckets, request);
       });
   TESS_RETURN_IF_ERROR(member.api->start());
   TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());
@@ -155,8 +168,33 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
                            co_await DriveHost::open(executor, options.drives, &service));
   rpc::RpcServer server(executor, server_options);
   service.register_with(server);
+  if (member->control) {
+    // The compute role: its store is opened before the control plane starts, so the host's
+    // registration carries the store id (design 2026-12-04 §1).
+    ComputeHostOptions compute;
+    compute.path = options.data_dir + "/buckets";
+    compute.cluster = options.drives.cluster_id;
+    compute.host = HostId(member->control->host_id());
+    compute.seed = member->control->incarnation();
+    std::error_code made;
+    std::filesystem::create_directories(options.data_dir, made);
+    if (made) {
+      co_await drives->close();
+      co_return error(StatusCode::kIoError, "cannot create {}: {}", options.data_dir,
+                      made.message());
+    }
+    auto opened = co_await ComputeHost::open(executor, compute, member->control.get());
+    if (!opened.ok()) {
+      co_await drives->close();
+      co_return opened.status();
+    }
+    member->compute = std::move(*opened);
+    member->compute->register_handlers(server);
+    member->control->set_bucket_store(member->compute->store_id());
+  }
   Status started = server.start();
   if (started.ok() && member->control) started = start_member(options, *member, *drives, loop);
+  if (started.ok() && member->compute) started = co_await member->compute->start();
   if (started.ok() && !options.port_file.empty()) {
     started = write_port_file(options.port_file, server.port());
   }
@@ -179,6 +217,10 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
     });
   }
   co_await server.shutdown(Deadline::after(std::chrono::seconds(5), RealClock::instance()));
+  if (member->compute) {
+    Status closed = co_await member->compute->shutdown(/*clean=*/true);
+    if (!closed.ok()) TESS_LOG_ERROR("closing the bucket store: {}", closed);
+  }
   co_await drives->close();
   co_return started;
 }
@@ -189,7 +231,8 @@ Task<Status> run(TessdOptions options, Member* member, boost::asio::signal_set* 
 int main(int argc, char** argv) {
   using tessera::TessdOptions;
   TessdOptions options;
-  CLI::App app("tessd: the Tessera server (today: the drive role)", "tessd");
+  CLI::App app("tessd: the Tessera server (drive role; with --etcd also the compute role)",
+               "tessd");
   app.add_option("--listen", options.listen, "HOST:PORT to serve RPC on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--etcd", options.etcd,
@@ -234,6 +277,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-file", options.log_file, "append the log here (default: stderr)");
+  app.add_option("--data-dir", options.data_dir,
+                 "with --etcd: where the bucket replicas' log store goes (default: beside the "
+                 "first drive, DRIVE.data)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -251,6 +297,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   tessera::Member member;
+  if (!options.etcd.empty() && options.data_dir.empty()) {
+    if (options.drives.drive_paths.empty()) {
+      fmt::print(stderr, "tessd: with --etcd, give --data-dir (or a --drive to put it beside)\n");
+      return 2;
+    }
+    options.data_dir = options.drives.drive_paths.front() + ".data";
+  }
   if (!options.etcd.empty()) {
     tessera::ControlPlaneOptions control;
     control.cluster_name = options.cluster_name;

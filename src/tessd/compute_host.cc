@@ -1,0 +1,198 @@
+#include "tessd/compute_host.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+
+#include "base/log.h"
+
+namespace tessera {
+
+using nlohmann::json;
+
+std::optional<raft::Config> founding_config(const ClusterMap& map, BucketId bucket) {
+  if (bucket.value() >= map.buckets.size()) return std::nullopt;
+  const DesiredReplicas& entry = map.buckets[bucket.value()];
+  // Only the creation map's desired set: every founder computes the same configuration from the
+  // same immutable fields (founders are written once, at epoch 1).
+  if (entry.desired_epoch != MapEpoch(1)) return std::nullopt;
+  std::map<uint32_t, uint64_t> store_of;
+  for (const proto::BucketFounder& founder : map.header.founders()) {
+    if (founder.host_id() != 0 && founder.store() != 0) {
+      store_of[founder.host_id()] = founder.store();
+    }
+  }
+  raft::Config config;
+  for (HostId host : entry.desired) {
+    auto found = store_of.find(host.value());
+    if (found == store_of.end()) continue;
+    config.voters.push_back(raft::ReplicaId{host, raft::StoreId(found->second)});
+  }
+  if (config.voters.empty()) return std::nullopt;
+  std::sort(config.voters.begin(), config.voters.end());
+  return config;
+}
+
+json replica_status_json(const std::vector<bucket::ReplicaStatus>& replicas) {
+  json out = json::array();
+  for (const bucket::ReplicaStatus& r : replicas) {
+    json voters = json::array();
+    json learners = json::array();
+    for (const raft::ReplicaId& id : r.config.voters) voters.push_back(id.host.value());
+    for (const raft::ReplicaId& id : r.config.learners) learners.push_back(id.host.value());
+    out.push_back({{"bucket", r.bucket.value()},
+                   {"role", raft::role_name(r.role)},
+                   {"leader_host", r.leader.host.value()},
+                   {"term", r.term.value()},
+                   {"commit", r.commit.value()},
+                   {"applied", r.applied.value()},
+                   {"last_index", r.last_index.value()},
+                   {"durable", r.durable.value()},
+                   {"quorum_durable", r.quorum_durable.value()},
+                   {"voters", voters},
+                   {"learners", learners},
+                   {"recovering", r.recovering},
+                   {"broken", r.broken}});
+  }
+  return out;
+}
+
+bucket::Placement MapPlacement::placement(BucketId bucket) const {
+  std::shared_ptr<const ClusterView> view = control_->view();
+  bucket::Placement out;
+  if (!view->map || bucket.value() >= view->map->buckets.size()) return out;
+  const DesiredReplicas& entry = view->map->buckets[bucket.value()];
+  out.desired = entry.desired;
+  out.preferred_leader = entry.preferred_leader;
+  return out;
+}
+
+const proto::HostRegistration* MapPlacement::registration(const ClusterView& view,
+                                                          HostId host) const {
+  for (const proto::HostRegistration& registration : view.registrations) {
+    if (registration.host_id() == host.value()) return &registration;
+  }
+  return nullptr;
+}
+
+bool MapPlacement::alive(HostId host) const {
+  std::shared_ptr<const ClusterView> view = control_->view();
+  return registration(*view, host) != nullptr;
+}
+
+std::optional<raft::StoreId> MapPlacement::store_of(HostId host) const {
+  std::shared_ptr<const ClusterView> view = control_->view();
+  const proto::HostRegistration* found = registration(*view, host);
+  if (found == nullptr || found->bucket_store() == 0) return std::nullopt;
+  return raft::StoreId(found->bucket_store());
+}
+
+ComputeHost::ComputeHost(Executor executor, ComputeHostOptions options, const ControlPlane* control)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      control_(control),
+      placement_(control),
+      follow_timer_(executor_) {}
+
+ComputeHost::~ComputeHost() { TESS_ASSERT(!following_, "compute host destroyed while following"); }
+
+Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
+                                                             ComputeHostOptions options,
+                                                             const ControlPlane* control) {
+  std::unique_ptr<ComputeHost> self(new ComputeHost(executor, options, control));
+  bucket::BucketHostOptions host;
+  host.host = options.host;
+  host.cluster = options.cluster;
+  host.path = options.path;
+  host.seed = options.seed;
+  host.replica = options.replica;
+  host.placement = &self->placement_;
+  TESS_CO_ASSIGN_OR_RETURN(host.store.boot_id, read_boot_id());
+  host.store.store_id_seed = options.seed;
+  host.store.now_unix_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count());
+  ComputeHost* raw = self.get();
+  auto opened = co_await bucket::BucketHost::open(
+      executor, host, [raw](HostId peer) { return raw->resolve(peer); });
+  if (!opened.ok()) co_return opened.status().with_context(options.path);
+  self->buckets_ = std::move(*opened);
+  co_return std::move(self);
+}
+
+std::optional<bucket::PeerAddress> ComputeHost::resolve(HostId host) const {
+  std::shared_ptr<const ClusterView> view = control_->view();
+  for (const proto::HostRegistration& registration : view->registrations) {
+    if (registration.host_id() == host.value()) {
+      return bucket::PeerAddress{registration.address(),
+                                 static_cast<uint16_t>(registration.rpc_port())};
+    }
+  }
+  // A host whose registration lapsed may still answer at the address the map holds.
+  if (view->map) {
+    for (const proto::HostEntry& entry : view->map->header.hosts()) {
+      if (entry.host_id() == host.value()) {
+        return bucket::PeerAddress{entry.address(), static_cast<uint16_t>(entry.rpc_port())};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+Task<Status> ComputeHost::start() {
+  // Every bucket the store holds, founded here or added by a leader: an empty configuration
+  // loads what is there (Replica::open founds nothing without one).
+  std::vector<BucketId> held = buckets_->store().buckets_at_open();
+  for (BucketId bucket : held) {
+    TESS_CO_RETURN_IF_ERROR(co_await buckets_->ensure_replica(bucket, raft::Config{}));
+  }
+  if (!held.empty()) TESS_LOG_INFO("reopened {} bucket replica(s)", held.size());
+  following_ = true;
+  spawn_detached(executor_, follow_loop(this), "compute host: follow the map");
+  co_return Status();
+}
+
+Task<void> ComputeHost::follow_loop(ComputeHost* self) {
+  const Clock& clock = RealClock::instance();
+  while (!self->stopping_) {
+    std::shared_ptr<const ClusterView> view = self->control_->view();
+    if (view->map && view->map->header.epoch() != self->followed_epoch_) {
+      co_await self->found_buckets(*view->map);
+    }
+    if (self->stopping_) break;
+    co_await clock.wait(self->follow_timer_, clock.now() + self->options_.follow_interval);
+  }
+  self->following_ = false;
+}
+
+Task<void> ComputeHost::found_buckets(const ClusterMap& map) {
+  raft::ReplicaId self = buckets_->self();
+  size_t founded = 0;
+  for (uint32_t b = 0; b < map.buckets.size() && !stopping_; ++b) {
+    BucketId bucket(b);
+    if (buckets_->replica(bucket) != nullptr) continue;
+    std::optional<raft::Config> config = founding_config(map, bucket);
+    if (!config || !config->is_voter(self)) continue;
+    Status status = co_await buckets_->ensure_replica(bucket, *config);
+    if (!status.ok()) {
+      // Retried at the next turn (the epoch is not marked followed); logged once per failure.
+      if (status.message() != last_error_) TESS_LOG_ERROR("founding buckets: {}", status);
+      last_error_ = status.message();
+      co_return;
+    }
+    ++founded;
+  }
+  if (founded > 0) TESS_LOG_INFO("founded {} bucket replica(s) at map epoch {}", founded,
+                                 map.header.epoch());
+  followed_epoch_ = map.header.epoch();
+}
+
+Task<Status> ComputeHost::shutdown(bool clean) {
+  stopping_ = true;
+  follow_timer_.cancel();
+  while (following_) co_await boost::asio::post(executor_, boost::asio::use_awaitable);
+  co_return co_await buckets_->shutdown(clean);
+}
+
+}  // namespace tessera
