@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "cli/api_client.h"
 
@@ -65,19 +67,123 @@ void print_drives(const json& body) {
   }
 }
 
-// What the map holds for each bucket: the hosts that should hold a replica and the one that
-// should lead. The actual leader, term and commit index come from the buckets later; until then
-// there are no such columns rather than guessed ones.
-void print_buckets(const json& body) {
-  fmt::print("{:<7} {:<10} {:<32} {}\n", "BUCKET", "PREFERRED", "DESIRED", "SINCE-EPOCH");
-  for (const json& bucket : body["buckets"]) {
-    std::string desired;
-    for (const json& host : bucket["desired"]) {
-      desired += (desired.empty() ? "" : ",") + std::to_string(host.get<uint32_t>());
+// A non-negative integer; nullopt for null or another type.
+std::optional<uint64_t> count_value(const json& value) {
+  if (!value.is_number_integer()) return std::nullopt;
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  int64_t signed_value = value.get<int64_t>();
+  return signed_value < 0 ? std::nullopt
+                          : std::optional<uint64_t>(static_cast<uint64_t>(signed_value));
+}
+
+// A non-negative integer field of `object`; nullopt if absent, null or of another type (an older
+// server, or an unknown figure such as the lag of a replica that did not answer).
+std::optional<uint64_t> count_field(const json& object, const char* name) {
+  if (!object.is_object()) return std::nullopt;
+  auto found = object.find(name);
+  return found == object.end() ? std::nullopt : count_value(*found);
+}
+
+std::string string_field(const json& object, const char* name) {
+  if (!object.is_object()) return "?";
+  auto found = object.find(name);
+  return found != object.end() && found->is_string() ? found->get<std::string>() : "?";
+}
+
+const json& array_field(const json& object, const char* name) {
+  static const json empty = json::array();
+  if (!object.is_object()) return empty;
+  auto found = object.find(name);
+  return found != object.end() && found->is_array() ? *found : empty;
+}
+
+std::string or_dash(std::optional<uint64_t> value) { return value ? std::to_string(*value) : "-"; }
+
+// A host id, "-" for 0 (none) or unknown.
+std::string host_or_dash(std::optional<uint64_t> host) {
+  return host && *host != 0 ? std::to_string(*host) : "-";
+}
+
+bool has_quorum(const json& bucket) {
+  auto found = bucket.is_object() ? bucket.find("quorum") : bucket.end();
+  return found != bucket.end() && found->is_boolean() && found->get<bool>();
+}
+
+// "3:voter 5:voter 7:learner(lag 12) 2:down": each replica's host and state, with its lag behind
+// the leader when it has one.
+std::string replicas_summary(const json& bucket) {
+  std::string out;
+  for (const json& replica : array_field(bucket, "replicas")) {
+    std::string item = fmt::format("{}:{}", host_or_dash(count_field(replica, "host")),
+                                   string_field(replica, "state"));
+    if (auto lag = count_field(replica, "lag"); lag && *lag > 0) {
+      item += fmt::format("(lag {})", *lag);
     }
-    fmt::print("{:<7} {:<10} {:<32} {}\n", bucket["id"].get<uint32_t>(),
-               bucket["preferred_leader"].get<uint32_t>(), desired,
-               bucket["desired_epoch"].get<uint64_t>());
+    out += (out.empty() ? "" : " ") + item;
+  }
+  return out;
+}
+
+// Each bucket's actual leader (with the preferred one the map names), term, commit and durable
+// index, and its replicas, from GET /api/v1/buckets; buckets without quorum are marked.
+void print_buckets(const json& body) {
+  fmt::print("{:<7} {:<7} {:<10} {:<7} {:<12} {:<12} {}\n", "ID", "LEADER", "PREFERRED", "TERM",
+             "COMMIT", "DURABLE", "REPLICAS");
+  const json& buckets = array_field(body, "buckets");
+  size_t without_quorum = 0;
+  for (const json& bucket : buckets) {
+    bool quorum = has_quorum(bucket);
+    without_quorum += quorum ? 0 : 1;
+    fmt::print("{:<7} {:<7} {:<10} {:<7} {:<12} {:<12} {}{}\n", or_dash(count_field(bucket, "id")),
+               host_or_dash(count_field(bucket, "leader")),
+               host_or_dash(count_field(bucket, "preferred_leader")),
+               or_dash(count_field(bucket, "term")), or_dash(count_field(bucket, "commit")),
+               or_dash(count_field(bucket, "durable")), replicas_summary(bucket),
+               quorum ? "" : "  NO QUORUM");
+  }
+  fmt::print("{} buckets, {} without quorum\n", buckets.size(), without_quorum);
+}
+
+// One bucket in detail, from GET /api/v1/buckets/N.
+void print_bucket(const json& bucket) {
+  std::string desired;
+  for (const json& host : array_field(bucket, "desired")) {
+    desired += (desired.empty() ? "" : ", ") + host_or_dash(count_value(host));
+  }
+  auto leader = count_field(bucket, "leader");
+  auto term = count_field(bucket, "term");
+  size_t voters = 0;
+  size_t voters_up = 0;
+  for (const json& replica : array_field(bucket, "replicas")) {
+    if (!replica.is_object() || !replica.value("voter", false)) continue;
+    ++voters;
+    std::string state = string_field(replica, "state");
+    voters_up += state == "voter" || state == "recovering" ? 1 : 0;
+  }
+  fmt::print("bucket      {}\n", or_dash(count_field(bucket, "id")));
+  if (leader && *leader != 0) {
+    fmt::print("leader      host {}, term {}\n", *leader, or_dash(term));
+  } else {
+    fmt::print("leader      none (highest term reported: {})\n", or_dash(term));
+  }
+  fmt::print("preferred   host {}\n", host_or_dash(count_field(bucket, "preferred_leader")));
+  fmt::print("desired     {} (since map epoch {})\n", desired.empty() ? "none" : desired,
+             or_dash(count_field(bucket, "desired_epoch")));
+  fmt::print("commit      {}\n", or_dash(count_field(bucket, "commit")));
+  if (leader && *leader != 0) {
+    fmt::print("durable     {} (synced on a majority of the voters)\n",
+               or_dash(count_field(bucket, "durable")));
+  } else {
+    fmt::print("durable     unknown without a leader\n");
+  }
+  fmt::print("quorum      {}: {} of {} voters up\n", has_quorum(bucket) ? "yes" : "NO", voters_up,
+             voters);
+  fmt::print("{:<7} {:<8} {:<11} {:<10} {}\n", "HOST", "MEMBER", "STATE", "LAG", "APPLIED");
+  for (const json& replica : array_field(bucket, "replicas")) {
+    bool voter = replica.is_object() && replica.value("voter", false);
+    fmt::print("{:<7} {:<8} {:<11} {:<10} {}\n", host_or_dash(count_field(replica, "host")),
+               voter ? "voter" : "learner", string_field(replica, "state"),
+               or_dash(count_field(replica, "lag")), or_dash(count_field(replica, "applied")));
   }
 }
 
@@ -131,11 +237,29 @@ void print_status(const json& status) {
                bytes(status["capacity"]["usable_bytes"]));
     const json& buckets = status["buckets"];
     uint32_t replicas = buckets.value("replicas", 0u);
-    fmt::print(
-        "buckets     {} total, {} replicas each; {} with fewer than {} up, {} with a majority "
-        "down\n",
-        buckets["total"].get<uint64_t>(), replicas, buckets.value("under_replicated", 0ULL),
-        replicas, buckets.value("desired_majority_down", 0ULL));
+    if (buckets.contains("without_quorum")) {
+      // From the buckets' replicas: leaders per host up, max against mean (1.00x: even).
+      uint64_t leaders_max = count_field(buckets, "leaders_max").value_or(0);
+      double leaders_mean = buckets.contains("leaders_mean") && buckets["leaders_mean"].is_number()
+                                ? buckets["leaders_mean"].get<double>()
+                                : 0;
+      std::string leaders =
+          leaders_mean > 0
+              ? fmt::format("leaders per host max {} mean {:.1f} ({:.2f}x)", leaders_max,
+                            leaders_mean, static_cast<double>(leaders_max) / leaders_mean)
+              : "no bucket has a leader";
+      fmt::print(
+          "buckets     {} total, {} replicas each, {} without quorum, {} under-replicated; {}\n",
+          or_dash(count_field(buckets, "total")), replicas,
+          or_dash(count_field(buckets, "without_quorum")),
+          or_dash(count_field(buckets, "under_replicated")), leaders);
+    } else {
+      fmt::print(
+          "buckets     {} total, {} replicas each; {} with fewer than {} up, {} with a majority "
+          "down\n",
+          buckets["total"].get<uint64_t>(), replicas, buckets.value("under_replicated", 0ULL),
+          replicas, buckets.value("desired_majority_down", 0ULL));
+    }
     // R = 2M+1 tolerates M failures; fewer failure domains than that give a smaller odd R.
     uint32_t parity = status["protection"]["parity"].get<uint32_t>();
     uint32_t tolerated = replicas == 0 ? 0 : (replicas - 1) / 2;
@@ -212,11 +336,25 @@ void add_cluster_commands(CLI::App& app, Status* result) {
   CLI::App* bucket = app.add_subcommand("bucket", "buckets: the units of metadata ownership");
   bucket->require_subcommand(1);
   auto bucket_common = std::make_shared<Common>();
-  CLI::App* bucket_list =
-      bucket->add_subcommand("list", "every bucket's desired replicas and preferred leader");
+  CLI::App* bucket_list = bucket->add_subcommand(
+      "list", "every bucket's leader, term, commit and durable index, and replicas");
   add_common(bucket_list, bucket_common.get());
   bucket_list->callback([bucket_common, result] {
     *result = show(*bucket_common, "/api/v1/buckets", print_buckets);
+  });
+  struct ShowArgs {
+    Common common;
+    uint32_t bucket = 0;
+  };
+  auto show_args = std::make_shared<ShowArgs>();
+  CLI::App* bucket_show = bucket->add_subcommand(
+      "show",
+      "one bucket: leader, placement, quorum, and each replica's state, lag, applied index");
+  bucket_show->add_option("N", show_args->bucket, "bucket id")->required();
+  add_common(bucket_show, &show_args->common);
+  bucket_show->callback([show_args, result] {
+    *result =
+        show(show_args->common, fmt::format("/api/v1/buckets/{}", show_args->bucket), print_bucket);
   });
 
   CLI::App* cluster = app.add_subcommand("cluster", "create the cluster, change its settings");

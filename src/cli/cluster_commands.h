@@ -1,6 +1,7 @@
 // The operator's commands on a running cluster, through its REST API: `tess status`, `tess host
-// list`, `tess drive list|add`, `tess bucket list`, `tess cluster create|hot-spare`. Each prints a
-// table for a person, or the API's JSON with --json.
+// list`, `tess drive list|add`, `tess bucket list|show`, `tess cluster create|hot-spare`. Each
+// prints a table for a person, or the API's JSON with --json. Errors come back as the API's Status
+// (exit codes: cli/exit_code.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
