@@ -30,6 +30,7 @@ struct UpArgs {
   uint32_t data = 5;
   uint32_t parity = 2;
   int32_t hot_spare = -1;
+  uint32_t buckets = 0;                      // 0: the cluster's default.
   int64_t replica_replacement_delay_s = -1;  // -1: the cluster's default.
   uint32_t etcd = 1;
   uint64_t drive_mib = 1024;
@@ -339,6 +340,7 @@ Status up(const UpArgs& args) {
   if (!args.no_create) {
     json create{{"data", args.data}, {"parity", args.parity}};
     if (args.hot_spare >= 0) create["hot_spare"] = args.hot_spare;
+    if (args.buckets > 0) create["buckets"] = args.buckets;
     if (args.replica_replacement_delay_s >= 0) {
       create["replica_replacement_delay_s"] = args.replica_replacement_delay_s;
     }
@@ -441,6 +443,9 @@ void add_local_commands(CLI::App& app, Status* result) {
       ->capture_default_str();
   up_command->add_option("--hot-spare", args->hot_spare,
                          "hot spare failure domains (default: by size)");
+  up_command->add_option("--buckets", args->buckets,
+                         "bucket count, a power of two, at least 16 per process (default: "
+                         "enough, at least 1024)");
   up_command->add_option("--replica-replacement-delay-s", args->replica_replacement_delay_s,
                          "seconds a host may be down before its bucket replicas are replaced "
                          "(default: 30)");
