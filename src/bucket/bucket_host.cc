@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "base/fault_points.h"
 #include "base/log.h"
 #include "rpc/message_type.h"
 
@@ -17,14 +18,44 @@ BucketHost::BucketHost(Executor executor, BucketHostOptions options)
 
 Task<void> BucketHost::tick_loop(BucketHost* self) {
   // One tick for every replica in the same loop turn: their heartbeats to a peer share a frame.
-  // (Hibernation, design 5.2, will stop ticking idle buckets.)
+  // Hibernated replicas skip their ticks (Replica::tick); liveness frames stand in for them.
   Clock::Duration interval = self->options_.replica.tick_interval;
   while (!self->shut_down_) {
     co_await self->options_.clock->wait(self->tick_timer_, self->options_.clock->now() + interval);
     if (self->shut_down_) break;
+    self->transport_->send_liveness();
+    self->check_liveness();
     for (auto& [bucket, r] : self->replicas_) r->tick();
   }
   self->ticking_ = false;
+}
+
+void BucketHost::check_liveness() {
+  Clock::TimePoint now = options_.clock->now();
+  std::set<raft::ReplicaId> dead;
+  std::set<raft::ReplicaId> restarted;
+  for (const auto& [peer, heard] : transport_->liveness()) {
+    if (now - heard.last_heard > options_.liveness_timeout) dead.insert(peer);
+    uint64_t& seen = seen_start_seq_[peer];
+    if (seen != 0 && heard.start_seq > seen) restarted.insert(peer);
+    seen = std::max(seen, heard.start_seq);
+  }
+  if (dead.empty() && restarted.empty()) return;
+  for (auto& [bucket, r] : replicas_) {
+    if (!r->hibernated()) continue;
+    const raft::Core& core = r->core();
+    bool wake = false;
+    if (core.role() == raft::Role::kLeader) {
+      // A follower that restarted may have lost its unsynced tail: probe it.
+      for (raft::ReplicaId peer : restarted) wake |= core.progress().count(peer) > 0;
+    } else {
+      wake = dead.count(core.leader()) > 0 || restarted.count(core.leader()) > 0;
+    }
+    if (!wake) continue;
+    TESS_COVER("bucket.woken_by_liveness");
+    ++stats_.woken_by_liveness;
+    r->wake_hibernated();
+  }
 }
 
 Task<void> BucketHost::reconcile_loop(BucketHost* self) {
@@ -197,7 +228,8 @@ std::vector<ReplicaStatus> BucketHost::status() const {
                                 .quorum_durable = core.quorum_durable(),
                                 .config = core.config(),
                                 .recovering = core.recovering(),
-                                .broken = r->broken() || core.broken()});
+                                .broken = r->broken() || core.broken(),
+                                .hibernated = core.hibernated()});
   }
   return out;
 }

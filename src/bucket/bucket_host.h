@@ -59,12 +59,17 @@ struct BucketHostOptions {
   Clock::Duration reconcile_interval = std::chrono::seconds(1);
   // Leadership transfers to preferred leaders started per reconcile round, at most.
   uint32_t max_transfers_per_round = 8;
+  // Liveness (design 5.2): a peer store not heard from for this long is dead, and the hibernated
+  // followers it leads wake and campaign. Above the transport's liveness_interval (200 ms) by
+  // enough for two lost frames.
+  Clock::Duration liveness_timeout = std::chrono::milliseconds(600);
 };
 
 struct BucketHostStats {
   uint64_t conf_changes_proposed = 0;
   uint64_t transfers_started = 0;
   uint64_t replicas_created_for_leader = 0;
+  uint64_t woken_by_liveness = 0;
 };
 
 // What `tess bucket list` shows of one replica.
@@ -81,6 +86,7 @@ struct ReplicaStatus {
   raft::Config config;
   bool recovering = false;
   bool broken = false;
+  bool hibernated = false;
 };
 
 class BucketHost {
@@ -119,6 +125,9 @@ class BucketHost {
  private:
   BucketHost(Executor executor, BucketHostOptions options);
   static Task<void> tick_loop(BucketHost* self);
+  // Wakes the hibernated replicas whose leader's store is dead or restarted, and the hibernated
+  // leaders whose follower's store restarted (design 5.2).
+  void check_liveness();
   static Task<void> reconcile_loop(BucketHost* self);
   // A message for a bucket without a replica here: if the map places one here, create it (empty:
   // its leader sends a snapshot).
@@ -136,6 +145,8 @@ class BucketHost {
   bool ticking_ = false;
   bool reconciling_ = false;
   std::set<BucketId> creating_;
+  // The incarnation of each peer store as check_liveness() last saw it.
+  std::map<raft::ReplicaId, uint64_t> seen_start_seq_;
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer reconcile_timer_;
   BucketHostStats stats_;

@@ -43,6 +43,7 @@ class Cluster final : public BucketDirectory {
     o.store.store_id_seed = 500 + id.value();
     o.store.memtable_bytes = uint64_t{4} * 1024 * 1024;
     o.seed = id.value();
+    o.replica.core.hibernate_after = hibernate_after_;
     auto host = co_await BucketHost::open(context_.get_executor(), o,
                                           [](HostId peer) -> std::optional<PeerAddress> {
                                             return PeerAddress{node_name(peer), kPort};
@@ -91,6 +92,7 @@ class Cluster final : public BucketDirectory {
   Task<Status> refresh(Deadline) override { co_return Status(); }
 
   BucketHost& host(HostId id) { return *hosts_.at(id); }
+  void set_hibernate_after(raft::Duration after) { hibernate_after_ = after; }
   FakeClock& clock() { return clock_; }
   boost::asio::io_context& context() { return context_; }
   rpc::SimNetwork& network() { return network_; }
@@ -102,6 +104,7 @@ class Cluster final : public BucketDirectory {
   rpc::SimNetwork network_;
   std::map<HostId, std::unique_ptr<BucketHost>> hosts_;
   std::map<HostId, std::unique_ptr<rpc::RpcServer>> servers_;
+  raft::Duration hibernate_after_ = raft::Duration::zero();
 };
 
 Task<int> scenario(Cluster* c) {
@@ -166,6 +169,91 @@ Task<int> scenario(Cluster* c) {
 TEST(BucketHostTest, ManyBucketsShareFramesAndSurviveARestart) {
   Cluster cluster;
   EXPECT_EQ(cluster.run(scenario(&cluster)), 0);
+}
+
+// Hibernation (design 5.2): idle buckets stop ticking and only liveness frames flow; when the
+// process leading them dies, the other hosts see its frames stop and their replicas elect anew.
+Task<int> hibernation_scenario(Cluster* c) {
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->start(HostId(h))).ok());
+  EXPECT_TRUE((co_await c->found_buckets()).ok());
+  BucketClientOptions options;
+  options.clock = &c->clock();
+  options.network = &c->network().node("client");
+  options.session = 6;
+  auto client = std::make_unique<BucketClient>(c->context().get_executor(), *c, options);
+  Deadline deadline = Deadline::after(std::chrono::seconds(20), c->clock());
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    auto put = co_await client->put(BucketId(b), "key", fmt::format("value {}", b), deadline);
+    EXPECT_TRUE(put.ok()) << put.status().to_string();
+  }
+  (void)co_await c->clock().sleep_for(std::chrono::seconds(3));
+  auto hibernated = [c](uint32_t from) {
+    size_t n = 0;
+    for (uint32_t h = from; h <= 3; ++h) {
+      for (const ReplicaStatus& s : c->host(HostId(h)).status()) n += s.hibernated ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_EQ(hibernated(1), 3 * kBuckets);
+  auto sent = [c] {
+    std::tuple<uint64_t, uint64_t, uint64_t> t{0, 0, 0};
+    for (uint32_t h = 1; h <= 3; ++h) {
+      const RaftTransportStats& s = c->host(HostId(h)).transport_stats();
+      std::get<0>(t) += s.frames_sent;
+      std::get<1>(t) += s.messages_sent;
+      std::get<2>(t) += s.liveness_frames_sent;
+    }
+    return t;
+  };
+  auto before = sent();
+  (void)co_await c->clock().sleep_for(std::chrono::seconds(5));
+  auto after = sent();
+  // Asleep: no Raft message at all; each host sends each peer a liveness frame every 200 ms.
+  EXPECT_EQ(std::get<1>(after), std::get<1>(before));
+  uint64_t liveness = std::get<2>(after) - std::get<2>(before);
+  EXPECT_EQ(std::get<0>(after) - std::get<0>(before), liveness);
+  EXPECT_GE(liveness, 3u * 2 * 5 * 5 * 8 / 10);
+  EXPECT_LE(liveness, 3u * 2 * 5 * 5 * 12 / 10);
+  // A read wakes its bucket and is answered.
+  auto got = co_await client->get(BucketId(0), "key", deadline);
+  EXPECT_TRUE(got.ok() && got->value() == "value 0") << got.status().to_string();
+
+  // Host 1 dies (it leads about a third of the buckets): the others wake and elect within a few
+  // election timeouts, and every value is still there.
+  (void)co_await c->clock().sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(hibernated(1), 3 * kBuckets);
+  EXPECT_TRUE((co_await c->stop(HostId(1), false)).ok());
+  Clock::TimePoint killed = c->clock().now();
+  (void)co_await c->clock().sleep_for(std::chrono::seconds(3));
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    int leaders = 0;
+    for (uint32_t h = 2; h <= 3; ++h) {
+      for (const ReplicaStatus& s : c->host(HostId(h)).status()) {
+        if (s.bucket == BucketId(b) && s.role == raft::Role::kLeader) ++leaders;
+      }
+    }
+    EXPECT_EQ(leaders, 1) << "bucket " << b << " has no leader 3 s after its host died";
+  }
+  EXPECT_GT(c->host(HostId(2)).stats().woken_by_liveness +
+                c->host(HostId(3)).stats().woken_by_liveness,
+            0u);
+  deadline = Deadline::after(std::chrono::seconds(20), c->clock());
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    auto value = co_await client->get(BucketId(b), "key", deadline);
+    EXPECT_TRUE(value.ok() && value->found() && value->value() == fmt::format("value {}", b))
+        << "bucket " << b << ": " << value.status().to_string();
+  }
+  std::printf("every bucket served again %.1f s after its leader's host died\n",
+              std::chrono::duration<double>(c->clock().now() - killed).count());
+  client->close();
+  for (uint32_t h = 2; h <= 3; ++h) EXPECT_TRUE((co_await c->stop(HostId(h), false)).ok());
+  co_return 0;
+}
+
+TEST(BucketHostTest, IdleBucketsHibernateAndWakeWhenTheirLeaderDies) {
+  Cluster cluster;
+  cluster.set_hibernate_after(milliseconds(500));
+  EXPECT_EQ(cluster.run(hibernation_scenario(&cluster)), 0);
 }
 
 }  // namespace

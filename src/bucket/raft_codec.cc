@@ -12,7 +12,7 @@ namespace {
 using raft::LogIndex;
 using raft::MessageType;
 
-bool known_kind(int kind) { return kind >= 1 && kind <= 10; }
+bool known_kind(int kind) { return kind >= 1 && kind <= 12; }
 
 proto::ReplicaRef to_proto(raft::ReplicaId r) {
   proto::ReplicaRef out;

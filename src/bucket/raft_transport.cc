@@ -93,6 +93,16 @@ Task<void> RaftTransport::send_frame(Peer& peer, std::vector<BucketMessage> mess
         std::make_unique<rpc::RpcClient>(executor_, address->host, address->port, client_options);
   }
   EncodedRaftBatch encoded = encode_raft_batch(messages);
+  if (messages.empty()) {
+    // A liveness frame: only who sends it, to whom, and the sender's incarnation.
+    encoded.batch.set_from_host(options_.self.host.value());
+    encoded.batch.set_from_store(options_.self.store.value());
+    encoded.batch.set_from_start_seq(incarnation_);
+    encoded.batch.set_to_host(peer.id.host.value());
+    encoded.batch.set_to_store(peer.id.store.value());
+    ++stats_.liveness_frames_sent;
+  }
+  peer.last_sent = options_.clock->now();
   ++peer.in_flight;
   ++frames_in_flight_;
   ++stats_.frames_sent;
@@ -140,6 +150,10 @@ Task<Result<rpc::Reply>> RaftTransport::handle(rpc::Request request) {
                   messages.status().to_string());
     co_return messages.status();
   }
+  PeerLiveness& heard =
+      heard_[raft::ReplicaId{HostId(batch->from_host()), raft::StoreId(batch->from_store())}];
+  heard.last_heard = options_.clock->now();
+  heard.start_seq = std::max(heard.start_seq, batch->from_start_seq());
   for (const BucketMessage& m : *messages) {
     auto r = replicas_.find(m.bucket);
     if (r != replicas_.end()) {
@@ -149,6 +163,21 @@ Task<Result<rpc::Reply>> RaftTransport::handle(rpc::Request request) {
     }
   }
   co_return rpc::Reply::of(proto::RaftBatchReply());
+}
+
+void RaftTransport::send_liveness() {
+  if (stopping_) return;
+  Clock::TimePoint now = options_.clock->now();
+  for (auto& [id, peer] : peers_) {
+    if (peer.in_flight > 0 || peer.flush_posted || !peer.outbox.empty()) continue;
+    if (now - peer.last_sent < options_.liveness_interval) continue;
+    peer.last_sent = now;
+    spawn_detached(executor_, send_liveness_frame(this, id), "raft liveness");
+  }
+}
+
+Task<void> RaftTransport::send_liveness_frame(RaftTransport* self, raft::ReplicaId id) {
+  co_await self->send_frame(self->peers_.at(id), {});
 }
 
 Task<void> RaftTransport::shutdown() {

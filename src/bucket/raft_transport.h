@@ -45,6 +45,9 @@ struct RaftTransportOptions {
   size_t max_frames_in_flight = 4;
   uint64_t max_queued_bytes = uint64_t{16} * 1024 * 1024;
   std::chrono::milliseconds call_timeout{2000};
+  // Liveness (design 5.2): a peer nothing was sent to for this long gets an empty frame, so that
+  // every peer hears from this process even when all its buckets hibernate.
+  Clock::Duration liveness_interval = std::chrono::milliseconds(200);
 };
 
 struct RaftTransportStats {
@@ -54,6 +57,13 @@ struct RaftTransportStats {
   uint64_t appends_dropped = 0;
   uint64_t frames_received = 0;
   uint64_t frames_refused = 0;
+  uint64_t liveness_frames_sent = 0;
+};
+
+// What was last heard from one peer store: a frame it sent (any, liveness frames included).
+struct PeerLiveness {
+  Clock::TimePoint last_heard;
+  uint64_t start_seq = 0;  // Its process incarnation: grows when it restarts.
 };
 
 class RaftTransport final : public RaftOutbox {
@@ -82,6 +92,11 @@ class RaftTransport final : public RaftOutbox {
   Task<void> shutdown();
 
   const RaftTransportStats& stats() const { return stats_; }
+  // Sends an empty frame to every peer that nothing was sent to for liveness_interval (and none
+  // is in flight). The host calls it at every tick.
+  void send_liveness();
+  // Every peer store a frame was received from, with when and its incarnation.
+  const std::map<raft::ReplicaId, PeerLiveness>& liveness() const { return heard_; }
   // The process incarnation stamped on outgoing frames (the log store's start_seq).
   void set_incarnation(uint64_t start_seq) { incarnation_ = start_seq; }
 
@@ -92,9 +107,11 @@ class RaftTransport final : public RaftOutbox {
     uint64_t queued_bytes = 0;
     size_t in_flight = 0;
     bool flush_posted = false;
+    Clock::TimePoint last_sent;
     std::unique_ptr<rpc::RpcClient> client;
   };
   static Task<void> flush(RaftTransport* self, raft::ReplicaId peer);
+  static Task<void> send_liveness_frame(RaftTransport* self, raft::ReplicaId peer);
   Task<void> send_frame(Peer& peer, std::vector<BucketMessage> messages);
   void post_flush(Peer& peer);
 
@@ -104,6 +121,7 @@ class RaftTransport final : public RaftOutbox {
   uint64_t incarnation_ = 0;
   std::map<raft::ReplicaId, Peer> peers_;
   std::map<BucketId, Replica*> replicas_;
+  std::map<raft::ReplicaId, PeerLiveness> heard_;
   UnknownBucketHandler unknown_bucket_;
   size_t frames_in_flight_ = 0;
   bool stopping_ = false;

@@ -233,8 +233,15 @@ void Replica::on_durable(EntryId durable) {
 }
 
 void Replica::tick() {
-  if (broken_ || stopping_) return;
+  // A hibernated core ignores ticks; skipping it here also spares the run loop a turn.
+  if (broken_ || stopping_ || core_->hibernated()) return;
   core_->tick(clock_.now());
+  wake();
+}
+
+void Replica::wake_hibernated() {
+  if (broken_ || stopping_ || !core_->hibernated()) return;
+  core_->wake(clock_.now());
   wake();
 }
 

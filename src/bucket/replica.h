@@ -81,8 +81,13 @@ class Replica {
   void step(const raft::Message& message);
   // The store's durable watermark for this bucket.
   void on_durable(raft::EntryId durable);
-  // Prompts the core's timers (when ReplicaOptions::tick_interval is zero).
+  // Prompts the core's timers (when ReplicaOptions::tick_interval is zero). Nothing while the
+  // core hibernates.
   void tick();
+  // Hibernation (raft/core.h): whether the core stopped ticking, and waking it when the host's
+  // liveness signal says its leader's (or a follower's) process died or restarted.
+  bool hibernated() const { return core_->hibernated(); }
+  void wake_hibernated();
   // The transport could not deliver to `peer`: the core stops streaming to it.
   void report_unreachable(raft::ReplicaId peer) { core_->report_unreachable(peer); }
 

@@ -178,6 +178,9 @@ void print_bucket(const json& bucket) {
   }
   fmt::print("quorum      {}: {} of {} voters up\n", has_quorum(bucket) ? "yes" : "NO", voters_up,
              voters);
+  if (bucket.is_object() && bucket.value("hibernated", false)) {
+    fmt::print("activity    hibernated (idle: no ticks, no heartbeats; any request wakes it)\n");
+  }
   fmt::print("{:<7} {:<8} {:<11} {:<10} {}\n", "HOST", "MEMBER", "STATE", "LAG", "APPLIED");
   for (const json& replica : array_field(bucket, "replicas")) {
     bool voter = replica.is_object() && replica.value("voter", false);

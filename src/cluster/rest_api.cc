@@ -254,6 +254,7 @@ struct ReplicaReport {
   std::vector<uint32_t> learners;
   bool recovering = false;
   bool broken = false;
+  bool hibernated = false;  // Optional in the report (hosts before hibernation omit it).
 };
 
 // Reads a non-negative integer up to `max` (JSON built in this process may hold it signed).
@@ -328,7 +329,8 @@ std::optional<std::pair<uint32_t, ReplicaReport>> parse_replica(const json& repl
       hosts_field(replica, "learners", &report.learners) &&
       report.voters.size() + report.learners.size() <= kMaxReportedMembers &&
       bool_field(replica, "recovering", &report.recovering) &&
-      bool_field(replica, "broken", &report.broken);
+      bool_field(replica, "broken", &report.broken) &&
+      (!replica.contains("hibernated") || bool_field(replica, "hibernated", &report.hibernated));
   if (!well_formed) return std::nullopt;
   return std::make_pair(static_cast<uint32_t>(bucket), std::move(report));
 }
@@ -450,6 +452,7 @@ MergedBucket merge_bucket(uint32_t id, const DesiredReplicas& entry,
                 {"commit", leader != nullptr ? leader->commit : highest_commit},
                 {"durable", leader != nullptr ? leader->quorum_durable : 0},
                 {"quorum", voters > 0 && merged.voters_up * 2 > voters},
+                {"hibernated", leader != nullptr && leader->hibernated},
                 {"replicas", std::move(replicas)}};
   return merged;
 }

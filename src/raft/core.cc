@@ -17,7 +17,8 @@ constexpr size_t kMaxRoundStamps = 256;
 
 bool is_response(MessageType type) {
   return type == MessageType::kAppendResponse || type == MessageType::kHeartbeatResponse ||
-         type == MessageType::kVoteResponse || type == MessageType::kPreVoteResponse;
+         type == MessageType::kVoteResponse || type == MessageType::kPreVoteResponse ||
+         type == MessageType::kHibernateResponse;
 }
 
 // The k-th highest (k >= 1) of `values`, or zero if there are fewer.
@@ -85,6 +86,19 @@ Core::Core(const CoreOptions& options, const InitialState& initial, const LogVie
 void Core::step(const Message& m, Time now) {
   last_now_ = std::max(last_now_, now);
   if (broken_ || m.to != options_.self) return;
+  if (hibernated_) {
+    bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
+    if (soft_.role == Role::kLeader) {
+      // Someone needs the group: a replica that restarted, or one that missed the hibernation
+      // and is campaigning. Heartbeats bring it back under this leader.
+      TESS_COVER("raft.leader_woken_by_message");
+      wake_leader(now);
+    } else if (!vote_request && m.term >= hard_.term) {
+      TESS_COVER("raft.follower_woken_by_message");
+      hibernated_ = false;
+      reset_election_timer(now);
+    }
+  }
   if (!step_term(m, now)) return;
   switch (m.type) {
     case MessageType::kPreVote:
@@ -148,7 +162,7 @@ bool Core::step_term(const Message& m, Time now) {
 
 void Core::tick(Time now) {
   last_now_ = std::max(last_now_, now);
-  if (broken_) return;
+  if (broken_ || hibernated_) return;
   if (soft_.role == Role::kLeader) {
     if (transfer_target_ && now >= transfer_deadline_) {
       TESS_COVER("raft.transfer_abandoned");
@@ -181,6 +195,7 @@ void Core::tick(Time now) {
       }
     }
     if (now >= next_heartbeat_) broadcast_heartbeat(now);
+    maybe_hibernate(now);
     return;
   }
   if (now >= election_deadline_) {
@@ -207,6 +222,7 @@ Status Core::not_leader() const {
 Result<EntryId> Core::propose_entry(EntryType type, std::string payload) {
   if (broken_) return error(StatusCode::kFailedPrecondition, "replica is broken");
   if (soft_.role != Role::kLeader) return not_leader();
+  note_activity(last_now_);
   if (transfer_target_) {
     return error(StatusCode::kAborted, "leadership is being transferred to {}", *transfer_target_);
   }
@@ -256,6 +272,7 @@ Status Core::request_read(ReadId id, Time now) {
   last_now_ = std::max(last_now_, now);
   if (broken_) return error(StatusCode::kFailedPrecondition, "replica is broken");
   if (soft_.role != Role::kLeader) return not_leader();
+  note_activity(now);
   if (!committed_own_term_) {
     // Until its term's first entry commits, a new leader may not know the latest commit.
     TESS_COVER("raft.read_waits_for_own_term_commit");
@@ -269,6 +286,7 @@ Status Core::request_read(ReadId id, Time now) {
 Status Core::transfer_leadership(ReplicaId target, Time now) {
   last_now_ = std::max(last_now_, now);
   if (soft_.role != Role::kLeader) return not_leader();
+  note_activity(now);
   if (target == options_.self) return Status();
   if (!config_.is_voter(target)) {
     return error(StatusCode::kFailedPrecondition, "{} is not a voter", target);
@@ -340,6 +358,8 @@ void Core::become_follower(Term term, ReplicaId leader, Time now) {
   soft_.role = Role::kFollower;
   soft_.leader = leader;
   soft_.term = hard_.term;
+  hibernated_ = false;
+  hibernate_index_.reset();
   if (!leader.is_none()) last_heard_leader_ = now;
   reset_election_timer(now);
   if (was_leader) {
@@ -358,6 +378,7 @@ void Core::become_follower(Term term, ReplicaId leader, Time now) {
 
 void Core::campaign(Time now, bool pre_vote, bool transfer, bool recovering_quorum) {
   if (soft_.role == Role::kLeader) return;
+  hibernated_ = false;
   votes_.clear();
   pre_vote_recovering_.clear();
   campaign_transfer_ = transfer;
@@ -445,6 +466,9 @@ void Core::become_leader(Time now) {
   // of this term is applied, so the empty entry counts as pending.
   pending_conf_index_ = last_index();
   next_heartbeat_ = now + options_.heartbeat_interval;
+  hibernated_ = false;
+  hibernate_index_.reset();
+  last_activity_ = now;
 }
 
 void Core::reset_election_timer(Time now) { election_deadline_ = now + random_election_timeout(); }
@@ -460,7 +484,9 @@ Duration Core::random_election_timeout() {
 }
 
 bool Core::promise_holds(Time now) const {
-  if (soft_.role == Role::kLeader) return true;
+  // A hibernated follower's leader is alive as far as its host knows (else it would have been
+  // woken): it takes part in no election, as within the promise.
+  if (soft_.role == Role::kLeader || hibernated_) return true;
   if (last_heard_leader_ != Time::min() && now - last_heard_leader_ < options_.election_timeout_min)
     return true;
   // After a restart the replica cannot know whom it heard from: it keeps the promise for a whole
@@ -575,6 +601,12 @@ void Core::step_follower(const Message& m, Time now) {
         // A transfer campaign skips PreVote: the leader asked for it.
         campaign(now, /*pre_vote=*/false, /*transfer=*/true);
       }
+      return;
+    case MessageType::kHibernate:
+      soft_.leader = m.from;
+      last_heard_leader_ = now;
+      reset_election_timer(now);
+      handle_hibernate(m, now);
       return;
     default:
       return;
@@ -713,6 +745,10 @@ void Core::step_leader(const Message& m, Time now) {
       return;
     case MessageType::kHeartbeatResponse:
       handle_heartbeat_response(m, pr, now);
+      return;
+    case MessageType::kHibernateResponse:
+      note_round_ack(m.from, 0, now);
+      handle_hibernate_response(m, pr);
       return;
     default:
       return;
@@ -1348,6 +1384,129 @@ bool Core::append_unstable(std::vector<Entry> entries) {
 SnapshotMeta Core::snapshot_meta() const {
   auto t = term_at(applied_);
   return SnapshotMeta{applied_, t.ok() ? *t : Term(), config_};
+}
+
+// ---- Hibernation (design 5.2) ------------------------------------------------------------------
+
+void Core::wake(Time now) {
+  last_now_ = std::max(last_now_, now);
+  if (!hibernated_) return;
+  if (soft_.role == Role::kLeader) {
+    TESS_COVER("raft.leader_woken_by_host");
+    wake_leader(now);
+    return;
+  }
+  // The leader's process died or restarted. Campaign within a random election_timeout_min (the
+  // followers woken together must not all campaign at once); the promise to the leader still
+  // runs from when it was last heard, so a leader that was not really dead keeps its lease.
+  TESS_COVER("raft.follower_woken_by_host");
+  hibernated_ = false;
+  election_deadline_ = now + (random_election_timeout() - options_.election_timeout_min);
+}
+
+void Core::wake_leader(Time now) {
+  hibernated_ = false;
+  // CheckQuorum counts from now: nobody was expected to speak while the group slept.
+  for (auto& [peer, heard] : last_heard_) heard = now;
+  note_activity(now);
+  // Heartbeats at once: they wake the followers and start a round towards a lease.
+  broadcast_heartbeat(now);
+}
+
+void Core::note_activity(Time now) {
+  if (hibernated_) {
+    TESS_COVER("raft.leader_woken_by_work");
+    wake_leader(now);  // Calls back here, awake.
+    return;
+  }
+  last_activity_ = std::max(last_activity_, now);
+  hibernate_index_.reset();
+}
+
+bool Core::idle_and_caught_up() const {
+  if (transfer_target_ || !committed_own_term_ || !pending_reads_.empty() ||
+      !reads_waiting_for_commit_.empty() || !uncommitted_.empty() || recovering_) {
+    return false;
+  }
+  LogIndex last = last_index();
+  if (pending_conf_index_ > applied_ || hard_.commit != last || applied_ != last ||
+      persisted_last_index() != last || durable_.index != last || pending_snapshot_) {
+    return false;
+  }
+  for (const auto& [peer, pr] : progress_) {
+    if (pr.state != Progress::State::kReplicate || pr.match != last || pr.durable != last ||
+        !pr.inflight.empty()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Core::maybe_hibernate(Time now) {
+  if (options_.hibernate_after == Duration::zero()) return;
+  // A request unanswered (a follower refused, or is away) is asked again after another period.
+  if (now - last_activity_ < options_.hibernate_after || !idle_and_caught_up()) return;
+  last_activity_ = now;
+  hibernate_index_ = last_index();
+  hibernate_accepted_.clear();
+  TESS_COVER("raft.hibernate_requested");
+  for (auto& [peer, pr] : progress_) {
+    Message m;
+    m.type = MessageType::kHibernate;
+    m.from = options_.self;
+    m.to = peer;
+    m.term = hard_.term;
+    m.from_incarnation = options_.incarnation;
+    m.to_incarnation = pr.incarnation;
+    m.log_index = last_index();
+    m.log_term = last_term();
+    m.commit = hard_.commit;
+    send(std::move(m));
+  }
+  if (progress_.empty()) {
+    hibernated_ = true;
+    lease_until_ = Time::min();
+    hibernate_index_.reset();
+  }
+}
+
+void Core::handle_hibernate(const Message& m, Time now) {
+  (void)now;
+  Message r = reply_to(m, MessageType::kHibernateResponse);
+  r.log_index = m.log_index;
+  auto t = term_at(m.log_index);
+  // Exactly at the leader's point, in this incarnation: then its commit names our entries.
+  bool at_point = m.to_incarnation == options_.incarnation && last_index() == m.log_index &&
+                  t.ok() && *t == m.log_term;
+  if (at_point && m.commit > hard_.commit && m.commit <= last_index()) hard_.commit = m.commit;
+  bool accept = at_point && !recovering_ && hard_.commit == m.commit && !pending_snapshot_ &&
+                persisted_last_index() == last_index() && durable_.index == last_index();
+  r.reject = !accept;
+  set_durable(r);
+  send(std::move(r));
+  if (accept) {
+    TESS_COVER("raft.follower_hibernated");
+    hibernated_ = true;
+  }
+}
+
+void Core::handle_hibernate_response(const Message& m, Progress& pr) {
+  note_durable(m, pr);
+  update_quorum_durable();
+  if (!hibernate_index_ || m.reject || m.log_index != *hibernate_index_ ||
+      last_index() != *hibernate_index_) {
+    return;
+  }
+  hibernate_accepted_.insert(m.from);
+  for (const auto& [peer, p] : progress_) {
+    if (hibernate_accepted_.count(peer) == 0) return;
+  }
+  if (!idle_and_caught_up()) return;
+  TESS_COVER("raft.leader_hibernated");
+  hibernated_ = true;
+  // A hibernated leader serves no read from its lease: waking starts a new round.
+  lease_until_ = Time::min();
+  hibernate_index_.reset();
 }
 
 }  // namespace tessera::raft

@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct CoreOptions {
   uint64_t max_payload_bytes = uint64_t{1024} * 1024;
   // Seed of the election-timeout jitter (the host derives it from its own randomness).
   uint64_t seed = 1;
+  // Hibernation (design 5.2): a leader idle this long, with every replica caught up, committed
+  // and durable, asks its group to stop ticking. Zero: never. The host must then wake() a
+  // hibernated follower whose leader's process died or restarted (per-peer liveness).
+  Duration hibernate_after = Duration::zero();
 };
 
 // Where the replica starts: what its host loaded from the log store.
@@ -115,9 +120,15 @@ class Core {
   // A peer's message. Messages from other groups or replicas not in the configuration are ignored
   // unless they carry a higher term and the core may learn from them.
   void step(const Message& message, Time now);
-  // Checks the timers: election, heartbeat, CheckQuorum, transfer abandonment. Call at least every
-  // heartbeat_interval while the replica is awake.
+  // Checks the timers: election, heartbeat, CheckQuorum, transfer abandonment, hibernation. Call
+  // at least every heartbeat_interval while the replica is awake (not hibernated()); a
+  // hibernated replica ignores ticks.
   void tick(Time now);
+  // Ends hibernation. The host calls it on a follower whose leader's process is dead or restarted
+  // (it campaigns within a random election_timeout_min, still keeping its promise to the leader
+  // it last heard), and on a leader whose follower's process restarted (it probes it). Any
+  // message, proposal, read, change or transfer wakes a replica by itself. No-op when awake.
+  void wake(Time now);
   // Leader only. kFailedPrecondition "not leader" (leader() is the hint), kBusy (flow control),
   // kAborted (a transfer is under way), kInvalidArgument (payload too large).
   Result<EntryId> propose(std::string payload, Time now);
@@ -160,6 +171,9 @@ class Core {
   const Config& config() const { return config_; }
   bool recovering() const { return recovering_; }
   bool broken() const { return broken_; }
+  // Stopped ticking (design 5.2): a follower refuses (pre)votes and keeps no election timer; a
+  // leader holds no lease and sends no heartbeats. Ready batches still flow (applies, answers).
+  bool hibernated() const { return hibernated_; }
   // Until when this leader may serve reads without a round (Time::min() when it holds no lease:
   // not leader, lease reads off, or a transfer started in this term).
   Time lease_until() const { return lease_until_; }
@@ -194,6 +208,14 @@ class Core {
   void handle_append(const Message& m, Time now);
   void handle_heartbeat(const Message& m, Time now);
   void handle_snapshot(const Message& m, Time now);
+  void handle_hibernate(const Message& m, Time now);
+  void handle_hibernate_response(const Message& m, Progress& pr);
+  // Leader: asks the group to hibernate when it has been idle long enough (from tick()).
+  void maybe_hibernate(Time now);
+  bool idle_and_caught_up() const;
+  void wake_leader(Time now);
+  // The leader did work that keeps the group awake: restarts the idle clock, cancels a request.
+  void note_activity(Time now);
   void handle_append_response(const Message& m, Progress& pr, Time now);
   void handle_heartbeat_response(const Message& m, Progress& pr, Time now);
   void note_round_ack(ReplicaId from, uint64_t round, Time now);
@@ -306,6 +328,14 @@ class Core {
   // Candidate: the campaign counts recovering voters' grants (design 2.8).
   bool campaign_recovering_quorum_ = false;
   std::map<ReplicaId, uint64_t> peer_incarnation_;
+
+  // Hibernation (design 5.2).
+  bool hibernated_ = false;
+  Time last_activity_;  // Leader: the last proposal, read, change or transfer.
+  // Leader: the last index a Hibernate request was sent at (none: no request out), and who
+  // accepted it.
+  std::optional<LogIndex> hibernate_index_;
+  std::set<ReplicaId> hibernate_accepted_;
 };
 
 }  // namespace tessera::raft

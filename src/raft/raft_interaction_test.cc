@@ -536,6 +536,7 @@ class Env {
     Node& n = *node;
     if (c == "tick") return tick(n, a);
     if (c == "campaign") return campaign(n);
+    if (c == "wake") return wake(n);
     if (c == "propose") return propose(n, a);
     if (c == "propose-conf-change") return propose_conf_change(n, a);
     if (c == "read") return read(n, a);
@@ -581,6 +582,7 @@ class Env {
       n->options.seed = static_cast<uint64_t>(i);
       n->options.election_timeout_min = milliseconds(u64_or(a, "election-min-ms", 600));
       n->options.lease_reads = bool_or(a, "lease", true);
+      n->options.hibernate_after = milliseconds(u64_or(a, "hibernate-after-ms", 0));
       n->options.max_inflight_msgs = static_cast<uint32_t>(u64_or(a, "max-inflight", 64));
       n->options.max_inflight_bytes =
           u64_or(a, "max-inflight-bytes", n->options.max_inflight_bytes);
@@ -662,8 +664,14 @@ class Env {
   }
 
   std::string brief(Node& n) {
-    return fmt::format("{} term={} leader={}", role_name(n.core->role()), n.core->term(),
-                       name(n.core->leader()));
+    return fmt::format("{} term={} leader={}{}", role_name(n.core->role()), n.core->term(),
+                       name(n.core->leader()), n.core->hibernated() ? " hibernated" : "");
+  }
+
+  // The host's liveness signal: the leader's (or a follower's) process died or restarted.
+  void wake(Node& n) {
+    n.core->wake(n.now);
+    print(fmt::format("{}: t={}ms {}", n.id, ms_of(n.now), brief(n)));
   }
 
   // --- Inputs.
@@ -994,6 +1002,7 @@ class Env {
     std::string flags;
     if (c.recovering()) flags += " recovering";
     if (c.broken()) flags += " broken";
+    if (c.hibernated()) flags += " hibernated";
     print(fmt::format("{}: {} term={} leader={} commit={} applied={} last={} t={}ms{}", n.id,
                       role_name(c.role()), c.term(), name(c.leader()), c.commit(), c.applied(),
                       c.last_index(), ms_of(n.now), flags));
@@ -1099,6 +1108,7 @@ void run_file(const std::string& file) {
 // One test per file; the last test checks that none is forgotten.
 const char* const kFiles[] = {
     "election.txt",
+    "hibernate.txt",
     "prevote_partitioned_follower.txt",
     "check_quorum.txt",
     "follower_promise.txt",
@@ -1157,6 +1167,7 @@ TEST(RaftInteraction, MaxInflightBytes) { run_file("max_inflight_bytes.txt"); }
 TEST(RaftInteraction, SnapshotFailed) { run_file("snapshot_failed.txt"); }
 TEST(RaftInteraction, CommitPushedAtOnce) { run_file("commit_pushed_at_once.txt"); }
 TEST(RaftInteraction, RecoveringIdleGroup) { run_file("recovering_idle_group.txt"); }
+TEST(RaftInteraction, Hibernate) { run_file("hibernate.txt"); }
 // Disabled until the core takes a heartbeat's commit only when it is safe (the file says why); the
 // expected outputs are those of such a core.
 TEST(RaftInteraction, HeartbeatCommitAfterPowerLoss) {

@@ -107,6 +107,10 @@ const char* message_type_name(MessageType type) {
       return "Snap";
     case MessageType::kTimeoutNow:
       return "TimeoutNow";
+    case MessageType::kHibernate:
+      return "Hibernate";
+    case MessageType::kHibernateResponse:
+      return "HibernateResp";
   }
   return "?";
 }

@@ -126,6 +126,11 @@ enum class MessageType : uint8_t {
   kVoteResponse = 8,
   kSnapshot = 9,     // The follower must install `snapshot` (with the host's data).
   kTimeoutNow = 10,  // Leadership transfer: campaign now, ignoring the election timer.
+  // Hibernation (design 5.2): an idle leader asks its followers to stop their timers; `log_index`
+  // / `log_term` its last entry, `commit` its commit. The answer echoes `log_index`, `reject` if
+  // the follower is not at exactly that point (or is recovering).
+  kHibernate = 11,
+  kHibernateResponse = 12,
 };
 const char* message_type_name(MessageType type);
 

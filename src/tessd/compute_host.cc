@@ -53,7 +53,8 @@ json replica_status_json(const std::vector<bucket::ReplicaStatus>& replicas) {
                    {"voters", voters},
                    {"learners", learners},
                    {"recovering", r.recovering},
-                   {"broken", r.broken}});
+                   {"broken", r.broken},
+                   {"hibernated", r.hibernated}});
   }
   return out;
 }
@@ -107,6 +108,8 @@ Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
   host.path = options.path;
   host.seed = options.seed;
   host.replica = options.replica;
+  host.replica.core.hibernate_after =
+      std::chrono::duration_cast<raft::Duration>(options.hibernate_after);
   host.placement = &self->placement_;
   TESS_CO_ASSIGN_OR_RETURN(host.store.boot_id, read_boot_id());
   host.store.store_id_seed = options.seed;

@@ -53,7 +53,10 @@ struct ComputeHostOptions {
   uint64_t seed = 1;  // Election jitter and the store id of a new store.
   // How often the map is checked for buckets to found (only a new epoch is looked at).
   Clock::Duration follow_interval = std::chrono::milliseconds(250);
+  // Timeouts and limits of every replica; hibernate_after is set from the field below.
   bucket::ReplicaOptions replica;
+  // An idle bucket stops ticking after this long (design 5.2); zero: never.
+  Clock::Duration hibernate_after = std::chrono::seconds(2);
 };
 
 class ComputeHost {

@@ -429,9 +429,12 @@ int run_load(const Options& options) {
       return 2;
     }
   }
+  // Keys of this run only: a cluster keeps the keys of earlier runs, whose versions this run's
+  // checks know nothing of.
+  uint64_t run_id = (uint64_t{std::random_device()()} << 32) | std::random_device()();
   for (auto& w : workers) {
     for (uint32_t i = 0; i < options.keys_per_thread; ++i) {
-      std::string name = fmt::format("kv-load/t{}/k{}", w->index, i);
+      std::string name = fmt::format("kv-load/{:016x}/t{}/k{}", run_id, w->index, i);
       BucketId bucket(static_cast<uint32_t>(hash_of(name) % buckets));
       w->own.push_back(shared.keys.size());
       shared.keys.push_back(Key{name, bucket, w->index});
