@@ -112,7 +112,10 @@ void BucketHost::reconcile() {
 }
 
 void BucketHost::on_unknown_bucket(BucketId bucket, const raft::Message& message) {
-  if (options_.placement == nullptr || shut_down_ || creating_.contains(bucket)) return;
+  if (options_.placement == nullptr || shut_down_ || creating_.contains(bucket) ||
+      opening_.contains(bucket)) {
+    return;
+  }
   // Only a leader's traffic creates a replica (a stray vote request never does), and only where
   // the map places one: a replica removed from a group is not brought back by late messages.
   bool from_leader = message.type == raft::MessageType::kAppend ||
@@ -186,8 +189,25 @@ void BucketHost::register_handlers(rpc::RpcServer& server) {
 }
 
 Task<Status> BucketHost::ensure_replica(BucketId bucket, raft::Config founding) {
-  if (shut_down_) co_return error(StatusCode::kUnavailable, "bucket host is shut down");
-  if (replicas_.contains(bucket)) co_return Status();
+  // One open per bucket at a time: founding and a leader's first message may both ask for the
+  // same replica, and the store loads a bucket's log once.
+  for (;;) {
+    if (shut_down_) co_return error(StatusCode::kUnavailable, "bucket host is shut down");
+    if (replicas_.contains(bucket)) co_return Status();
+    auto opening = opening_.find(bucket);
+    if (opening == opening_.end()) break;
+    std::shared_ptr<boost::asio::steady_timer> opened = opening->second;
+    co_await options_.clock->wait(*opened, Clock::TimePoint::max());
+  }
+  auto opened = std::make_shared<boost::asio::steady_timer>(executor_);
+  opening_[bucket] = opened;
+  Status status = co_await open_replica(bucket, std::move(founding));
+  opening_.erase(bucket);
+  opened->cancel();
+  co_return status;
+}
+
+Task<Status> BucketHost::open_replica(BucketId bucket, raft::Config founding) {
   ReplicaOptions options = options_.replica;
   options.tick_interval = Clock::Duration::zero();  // tick_loop ticks every replica together.
   options.core.self = self_;

@@ -133,6 +133,8 @@ class BucketHost {
   // its leader sends a snapshot).
   void on_unknown_bucket(BucketId bucket, const raft::Message& message);
   static Task<void> create_for_leader(BucketHost* self, BucketId bucket);
+  // ensure_replica's work, once no other open of `bucket` runs.
+  Task<Status> open_replica(BucketId bucket, raft::Config founding);
 
   Executor executor_;
   BucketHostOptions options_;
@@ -145,6 +147,8 @@ class BucketHost {
   bool ticking_ = false;
   bool reconciling_ = false;
   std::set<BucketId> creating_;
+  // Buckets being opened, each with a timer cancelled when its open ends (ensure_replica).
+  std::map<BucketId, std::shared_ptr<boost::asio::steady_timer>> opening_;
   // The incarnation of each peer store as check_liveness() last saw it.
   std::map<raft::ReplicaId, uint64_t> seen_start_seq_;
   boost::asio::steady_timer tick_timer_;

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/use_future.hpp>
+#include <thread>
+
 #include "bucket/bucket_client.h"
 #include "rpc/sim_network.h"
 #include "runtime/simulated_run.h"
@@ -248,6 +251,64 @@ Task<int> hibernation_scenario(Cluster* c) {
   client->close();
   for (uint32_t h = 2; h <= 3; ++h) EXPECT_TRUE((co_await c->stop(HostId(h), false)).ok());
   co_return 0;
+}
+
+Task<void> ensure_into(BucketHost* host, BucketId bucket, raft::Config founding, Status* out,
+                       int* done) {
+  *out = co_await host->ensure_replica(bucket, std::move(founding));
+  ++*done;
+}
+
+// Founding and a leader's first message can ask for one replica at the same moment: one open.
+// A real store (writer and sync threads) on a real loop: founding waits for a synced write, which
+// is when the second request arrives (in simulation mode the write is inline and nothing races).
+Task<int> concurrent_ensure_scenario(std::string path) {
+  Executor executor = co_await boost::asio::this_coro::executor;
+  BucketHostOptions o;
+  o.host = HostId(1);
+  o.cluster = kCluster;
+  o.path = std::move(path);
+  o.store.boot_id.fill(4);
+  o.store.store_id_seed = 77;
+  auto host = co_await BucketHost::open(executor, o, [](HostId) {
+    return std::optional<PeerAddress>();
+  });
+  EXPECT_TRUE(host.ok()) << host.status().to_string();
+  if (!host.ok()) co_return 1;
+  raft::Config founding;
+  founding.voters.push_back((*host)->self());
+  Status first, second;
+  int done = 0;
+  spawn_detached(executor, ensure_into(host->get(), BucketId(3), founding, &first, &done),
+                 "first");
+  spawn_detached(executor, ensure_into(host->get(), BucketId(3), raft::Config{}, &second, &done),
+                 "second");
+  for (int i = 0; i < 500 && done < 2; ++i) {
+    (void)co_await RealClock::instance().sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(done, 2);
+  EXPECT_TRUE(first.ok()) << first.to_string();
+  EXPECT_TRUE(second.ok()) << second.to_string();
+  // The first call founded it: its configuration holds.
+  Replica* replica = (*host)->replica(BucketId(3));
+  EXPECT_NE(replica, nullptr);
+  if (replica != nullptr) {
+    EXPECT_EQ(replica->core().config().voters, founding.voters);
+  }
+  EXPECT_TRUE((co_await (*host)->shutdown(false)).ok());
+  co_return 0;
+}
+
+TEST(BucketHostTest, ConcurrentOpensOfOneReplicaOpenItOnce) {
+  testing::TempDir dir;
+  boost::asio::io_context context;
+  auto work = boost::asio::make_work_guard(context);
+  std::thread loop([&context] { context.run(); });
+  auto result = boost::asio::co_spawn(context, concurrent_ensure_scenario(dir.file("h1")),
+                                      boost::asio::use_future);
+  EXPECT_EQ(result.get(), 0);
+  work.reset();
+  loop.join();
 }
 
 TEST(BucketHostTest, IdleBucketsHibernateAndWakeWhenTheirLeaderDies) {
