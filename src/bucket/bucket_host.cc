@@ -132,7 +132,9 @@ void BucketHost::on_unknown_bucket(BucketId bucket, const raft::Message& message
 }
 
 Task<void> BucketHost::create_for_leader(BucketHost* self, BucketId bucket) {
-  Status created = co_await self->ensure_replica(bucket, raft::Config{});
+  raft::Config founding = self->options_.placement->founding(bucket);
+  if (!founding.is_voter(self->self_)) founding = raft::Config{};
+  Status created = co_await self->ensure_replica(bucket, std::move(founding));
   self->creating_.erase(bucket);
   if (created.ok()) {
     ++self->stats_.replicas_created_for_leader;

@@ -37,6 +37,13 @@ class PlacementSource : public PlacementView {
  public:
   // What the map wants of `bucket`; an empty placement when it is not known.
   virtual Placement placement(BucketId bucket) const = 0;
+  // The bucket's founding configuration while it still applies (docs/design/
+  // 2026-12-04-compute-role.md 2), else empty. A founder asked for its replica by a leader before
+  // it founded the bucket itself founds it with this, exactly as it would have.
+  virtual raft::Config founding(BucketId bucket) const {
+    (void)bucket;
+    return {};
+  }
 };
 
 struct BucketHostOptions {

@@ -823,6 +823,13 @@ void LogStore::writer_loop() {
 Task<Status> LogStore::write(LogWriteBatch batch, bool sync) {
   TESS_ASSERT(batch.store_ == this, "a batch of another log store");
   TESS_ASSERT(!batch.finished_, "a batch written twice");
+  if (batch.empty() && !sync) {
+    // Nothing to write (a Ready of answers only, e.g. to heartbeats): its messages depend only on
+    // earlier writes, which completed before the caller's next write was issued. Skipping the
+    // writer thread's round trip here is most of an idle group's cost.
+    batch.finish(true);
+    co_return Status();
+  }
   Executor caller = co_await boost::asio::this_coro::executor;
   auto pending = std::make_shared<PendingWrite>(caller);
   pending->batch = &batch.batch_;

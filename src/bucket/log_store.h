@@ -292,7 +292,8 @@ class LogStore {
   LogWriteBatch batch();
   // Applies `batch` atomically; with `sync`, it reached the disk when this returns OK. Errors:
   // kIoError (this write or an earlier one or a sync failed: the store takes no more writes),
-  // kCancelled (the store is closing). REQUIRES: `batch` was made by this store's batch().
+  // kCancelled (the store is closing). An empty batch without `sync` returns OK at once, without
+  // a round trip to the writer thread. REQUIRES: `batch` was made by this store's batch().
   Task<Status> write(LogWriteBatch batch, bool sync);
   // Asks the syncer to sync now rather than after group_sync_delay. Any thread.
   void sync_now();

@@ -86,14 +86,22 @@ Core::Core(const CoreOptions& options, const InitialState& initial, const LogVie
 void Core::step(const Message& m, Time now) {
   last_now_ = std::max(last_now_, now);
   if (broken_ || m.to != options_.self) return;
-  if (hibernated_) {
+  if (hibernated_ && stale_for_hibernation(m)) {
+    // Sent before the group fell asleep and overtaken on the way (frames may be reordered): it
+    // says nothing new, and waking on it would undo the hibernation it raced with.
+    TESS_COVER("raft.stale_message_kept_asleep");
+    if (soft_.role == Role::kLeader) return;
+  } else if (hibernated_) {
     bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
     if (soft_.role == Role::kLeader) {
       // Someone needs the group: a replica that restarted, or one that missed the hibernation
       // and is campaigning. Heartbeats bring it back under this leader.
       TESS_COVER("raft.leader_woken_by_message");
       wake_leader(now);
-    } else if (!vote_request && m.term >= hard_.term) {
+    } else if ((!vote_request && m.term >= hard_.term) || m.from == soft_.leader) {
+      // Also a vote request from the leader itself: it gave up leading (CheckQuorum, or while
+      // its request to hibernate was out), and its liveness frames keep coming, so nothing else
+      // would ever wake this follower.
       TESS_COVER("raft.follower_woken_by_message");
       hibernated_ = false;
       reset_election_timer(now);
@@ -1388,6 +1396,16 @@ SnapshotMeta Core::snapshot_meta() const {
 
 // ---- Hibernation (design 5.2) ------------------------------------------------------------------
 
+bool Core::stale_for_hibernation(const Message& m) const {
+  if (m.term != hard_.term || m.round == 0 || m.round > hibernate_round_) return false;
+  if (soft_.role == Role::kLeader) {
+    return m.type == MessageType::kAppendResponse || m.type == MessageType::kHeartbeatResponse ||
+           m.type == MessageType::kHibernateResponse;
+  }
+  return m.from == soft_.leader &&
+         (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend);
+}
+
 void Core::wake(Time now) {
   last_now_ = std::max(last_now_, now);
   if (!hibernated_) return;
@@ -1461,6 +1479,8 @@ void Core::maybe_hibernate(Time now) {
     m.log_index = last_index();
     m.log_term = last_term();
     m.commit = hard_.commit;
+    // Everything sent so far belongs to this round or an older one (stale_for_hibernation).
+    m.round = round_;
     send(std::move(m));
   }
   if (progress_.empty()) {
@@ -1487,6 +1507,7 @@ void Core::handle_hibernate(const Message& m, Time now) {
   if (accept) {
     TESS_COVER("raft.follower_hibernated");
     hibernated_ = true;
+    hibernate_round_ = m.round;
   }
 }
 
@@ -1504,6 +1525,7 @@ void Core::handle_hibernate_response(const Message& m, Progress& pr) {
   if (!idle_and_caught_up()) return;
   TESS_COVER("raft.leader_hibernated");
   hibernated_ = true;
+  hibernate_round_ = round_;
   // A hibernated leader serves no read from its lease: waking starts a new round.
   lease_until_ = Time::min();
   hibernate_index_.reset();

@@ -214,6 +214,9 @@ class Core {
   void maybe_hibernate(Time now);
   bool idle_and_caught_up() const;
   void wake_leader(Time now);
+  // A message sent before the group fell asleep (its round is not newer than the hibernation's):
+  // it must not wake a hibernated replica.
+  bool stale_for_hibernation(const Message& m) const;
   // The leader did work that keeps the group awake: restarts the idle clock, cancels a request.
   void note_activity(Time now);
   void handle_append_response(const Message& m, Progress& pr, Time now);
@@ -336,6 +339,8 @@ class Core {
   // accepted it.
   std::optional<LogIndex> hibernate_index_;
   std::set<ReplicaId> hibernate_accepted_;
+  // The leader's round when the group fell asleep (the Hibernate request carries it).
+  uint64_t hibernate_round_ = 0;
 };
 
 }  // namespace tessera::raft

@@ -40,6 +40,7 @@ class MapPlacement final : public bucket::PlacementSource {
   bucket::Placement placement(BucketId bucket) const override;
   bool alive(HostId host) const override;
   std::optional<raft::StoreId> store_of(HostId host) const override;
+  raft::Config founding(BucketId bucket) const override;
 
  private:
   const proto::HostRegistration* registration(const ClusterView& view, HostId host) const;
@@ -86,6 +87,10 @@ class ComputeHost {
   static Task<void> follow_loop(ComputeHost* self);
   // Founds the buckets of `map` whose founding configuration holds this host.
   Task<void> found_buckets(const ClusterMap& map);
+  // Founds a wave of buckets at once, so their synced founding writes share fsyncs.
+  struct FoundingWave;
+  static Task<void> found_one(ComputeHost* self, BucketId bucket, raft::Config config,
+                              FoundingWave* wave);
   std::optional<bucket::PeerAddress> resolve(HostId host) const;
 
   Executor executor_;
