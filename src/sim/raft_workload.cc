@@ -33,6 +33,14 @@
 // again after later ones: beyond the contract, acknowledged writes may be lost, so from the first
 // blackout on only invariants 1, 2, 3d and 5 and the convergence are checked.
 //
+// Hibernation (design 5.2): in half the seeds CoreOptions::hibernate_after is 200-1500 ms. Those
+// seeds model per-peer liveness as tessd does (liveness frames, a peer dead after 600 ms without a
+// frame or restarted when its incarnation grows; the host wakes a hibernated follower whose leader
+// is dead or restarted, and a hibernated leader whose follower restarted; see "Liveness" below),
+// the clients fall silent now and then for hibernate_after plus 0.5-4 s so that the group goes to
+// sleep under the faults, and in half of them the links deliver in order (as the real transport's
+// one connection per peer does; with reordering a group rarely stays asleep for long).
+//
 // Invariants, after every event (a violation ends the run with the seed, the step and the trace):
 //  1. One leader per term: the first process seen as leader of term T is the only one ever seen
 //     leading T (the same replica restarted counts as another: its term and vote were synced, so
@@ -127,6 +135,10 @@ constexpr auto kElectionTimeoutMin = milliseconds(600);
 constexpr auto kHeartbeat = milliseconds(100);
 constexpr auto kSyncInterval = milliseconds(2);
 constexpr auto kSnapshotDeadline = 1s;
+// Liveness (design 5.2; bucket::RaftTransportOptions::liveness_interval and
+// BucketHostOptions::liveness_timeout).
+constexpr auto kLivenessInterval = milliseconds(200);
+constexpr auto kLivenessTimeout = milliseconds(600);
 
 uint64_t mix64(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
@@ -426,6 +438,7 @@ struct Event {
     kResume,          // Pause `number` of the host ends.
     kPowerLoss,       // A power blip of the process `incarnation` (restarts soon after).
     kPowerLossAll,    // Every host loses power at once (beyond the contract).
+    kLiveness,        // A liveness frame of host `from` (its process `from_incarnation`).
   };
   Kind kind = Kind::kTick;
   size_t host = 0;
@@ -501,6 +514,18 @@ struct Host {
   std::map<LogIndex, Proposal> proposals;
   std::map<uint64_t, RequestedRead> reads;        // By ReadId.
   std::multimap<LogIndex, uint64_t> ready_reads;  // Confirmed, waiting for applied >= index.
+  // Liveness (design 5.2), as this process's transport and host see it: when (this host's clock)
+  // a frame from each peer host last arrived and the highest incarnation it carried, when this
+  // process last sent each peer a frame, and each peer's incarnation as the last liveness check
+  // saw it (a growth since: the peer restarted).
+  struct Heard {
+    raft::Time at;
+    uint64_t incarnation = 0;
+  };
+  std::map<size_t, Heard> heard;
+  std::map<size_t, raft::Time> last_sent;
+  std::map<size_t, uint64_t> seen_incarnation;
+  bool seen_hibernated = false;  // For the trace.
   // Observations of this process (invariants 1, 2, 5).
   Term leading_term;
   LogIndex seen_commit;
@@ -561,9 +586,17 @@ class RaftWorkload final : public Workload {
   void send(Host& host, Message message);
   void transport_failed(size_t from, uint64_t from_incarnation, const Message& message);
   bool blocked(size_t from, size_t to) const;
+  // Liveness (design 5.2), in seeds with hibernation.
+  void hear(Host& host, size_t from, uint64_t from_incarnation);
+  void send_liveness(Host& host);
+  void check_liveness(Host& host);
   std::optional<size_t> host_of(ReplicaId replica) const;
   Duration write_latency();
   Duration message_latency();
+  Duration message_latency(SimRandom& random);
+  // When a frame sent now on from -> to with `latency` arrives (ordered links: not before the
+  // frames sent on it earlier).
+  TimePoint delivery_time(size_t from, size_t to, Duration latency);
   Duration client_latency();
 
   // Invariants.
@@ -584,6 +617,7 @@ class RaftWorkload final : public Workload {
   Task<void> client_loop(size_t client);
   KvOperation next_op(size_t client);
   Task<bool> run_op(size_t client, KvOperation op, Duration budget);
+  Task<void> quiet_periods();
 
   // Faults and the end.
   Task<void> chaos();
@@ -610,6 +644,20 @@ class RaftWorkload final : public Workload {
   uint64_t slow_sync_ppm_ = 0;
   uint64_t compact_ppm_ = 0;
   uint64_t tail_survives_ppm_ = 0;
+  // Hibernation (design 5.2): CoreOptions::hibernate_after in half the seeds (zero: off). Those
+  // seeds also model per-peer liveness (frames every kLivenessInterval, dead after
+  // kLivenessTimeout) and give the clients quiet periods, so that the group falls asleep.
+  Duration hibernate_after_ = Duration::zero();
+  SimRandom liveness_random_;
+  SimRandom quiet_random_;
+  TimePoint quiet_until_ = TimePoint::min();
+  // In half the seeds with hibernation, every link delivers in order, as bucket::RaftTransport's
+  // one connection per peer does (a Ready's messages to a peer share a frame; frames arrive in
+  // order). Elsewhere the network reorders messages, even those of one Ready: a Hibernate that
+  // overtakes the heartbeat sent with it is accepted, and the late heartbeat wakes the follower
+  // again (likewise a late answer the leader), so the group rarely stays asleep for long.
+  bool ordered_links_ = false;
+  std::map<std::pair<size_t, size_t>, TimePoint> link_last_delivery_;
 
   std::vector<Host> hosts_;
   std::map<ReplicaId, size_t> host_by_replica_;
@@ -660,7 +708,9 @@ RaftWorkload::RaftWorkload(Simulation& simulation)
       start_(simulation.clock().now()),
       net_random_(simulation.random().fork("raft.network")),
       disk_random_(simulation.random().fork("raft.disk")),
-      chaos_random_(simulation.random().fork("raft.chaos")) {
+      chaos_random_(simulation.random().fork("raft.chaos")),
+      liveness_random_(simulation.random().fork("raft.liveness")),
+      quiet_random_(simulation.random().fork("raft.quiet")) {
   SimRandom params = simulation.random().fork("raft.params");
   drop_ppm_ = std::array<uint64_t, 3>{2'000, 10'000, 30'000}[params.below(3)];
   duplicate_ppm_ = std::array<uint64_t, 3>{0, 5'000, 20'000}[params.below(3)];
@@ -714,6 +764,13 @@ RaftWorkload::RaftWorkload(Simulation& simulation)
     if (client.random.chance(0.5)) {
       client.keys.erase(client.keys.begin() + static_cast<ptrdiff_t>(client.random.below(kKeys)));
     }
+  }
+
+  // Drawn after everything else of `params`, so that the seeds without hibernation run as they
+  // did before it existed.
+  if (params.chance(0.5)) {
+    hibernate_after_ = milliseconds(params.between(200, 1500));
+    ordered_links_ = params.chance(0.5);
   }
 }
 
@@ -797,12 +854,21 @@ void RaftWorkload::handle(Event event) {
         transport_failed(event.from, event.from_incarnation, event.message);
         return;
       }
+      hear(host, event.from, event.from_incarnation);
       core.step(event.message, local);
+      break;
+    case Event::Kind::kLiveness:
+      if (!blocked(event.from, event.host)) hear(host, event.from, event.from_incarnation);
       break;
     case Event::Kind::kClientRequest:
       handle_client_request(host, event.number);
       break;
     case Event::Kind::kTick:
+      // As BucketHost's tick: the liveness check first (it may wake the replica), then the tick.
+      if (hibernate_after_ != Duration::zero()) {
+        check_liveness(host);
+        send_liveness(host);
+      }
       core.tick(local);
       schedule_tick(host);
       break;
@@ -930,6 +996,7 @@ void RaftWorkload::start_process(size_t index, bool after_power_loss) {
   options.election_timeout_min = kElectionTimeoutMin;
   options.heartbeat_interval = kHeartbeat;
   options.seed = host.random.next();
+  options.hibernate_after = hibernate_after_;
   host.core = std::make_unique<raft::Core>(options, initial, &host.os.log, host.clock->now());
   host.in_flight.reset();
   host.sync_scheduled = false;
@@ -943,6 +1010,10 @@ void RaftWorkload::start_process(size_t index, bool after_power_loss) {
   host.seen_applied = LogIndex(0);
   host.seen_durable = LogIndex(0);
   host.seen_quorum_durable = LogIndex(0);
+  host.heard.clear();  // A new process: a new transport, a new host.
+  host.last_sent.clear();
+  host.seen_incarnation.clear();
+  host.seen_hibernated = false;
   holders_dirty_ = true;
   sim_.trace().add("{} starts (incarnation {}{}): term {} commit {} applied {} log ({}, {}]",
                    host.name, host.incarnation, recovering ? ", recovering" : "",
@@ -1277,11 +1348,23 @@ bool RaftWorkload::blocked(size_t from, size_t to) const {
   return it != cuts_.end() && it->second > now();
 }
 
-Duration RaftWorkload::message_latency() {
-  if (net_random_.chance_ppm(slow_message_ppm_)) {
-    return microseconds(net_random_.between(3'000, 50'000));
+Duration RaftWorkload::message_latency() { return message_latency(net_random_); }
+
+TimePoint RaftWorkload::delivery_time(size_t from, size_t to, Duration latency) {
+  TimePoint at = now() + latency;
+  if (!ordered_links_) return at;
+  // Behind whatever is still in flight on the link (events of one time run in push order).
+  TimePoint& last = link_last_delivery_[{from, to}];
+  at = std::max(at, last);
+  last = at;
+  return at;
+}
+
+Duration RaftWorkload::message_latency(SimRandom& random) {
+  if (random.chance_ppm(slow_message_ppm_)) {
+    return microseconds(random.between(3'000, 50'000));
   }
-  return microseconds(net_random_.between(100, 3'000));
+  return microseconds(random.between(100, 3'000));
 }
 
 Duration RaftWorkload::client_latency() { return microseconds(net_random_.between(50, 500)); }
@@ -1316,6 +1399,7 @@ void RaftWorkload::send(Host& host, Message message) {
     return;
   }
   Host& target = hosts_[*to];
+  host.last_sent[*to] = host.clock->now();  // The transport's frame (liveness).
   if (blocked(host.index, *to) || !target.up()) {
     transport_failed(host.index, host.incarnation, message);
     return;
@@ -1345,7 +1429,7 @@ void RaftWorkload::send(Host& host, Message message) {
     delivery.from = host.index;
     delivery.from_incarnation = host.incarnation;
     delivery.message = message;
-    push(now() + message_latency(), std::move(delivery));
+    push(delivery_time(host.index, *to, message_latency()), std::move(delivery));
   }
 }
 
@@ -1367,6 +1451,82 @@ void RaftWorkload::transport_failed(size_t from, uint64_t from_incarnation,
   push(now() + milliseconds(1), std::move(report));
 }
 
+// ---- Liveness (design 5.2) ----
+//
+// As tessd does it (bucket::RaftTransport, BucketHost::check_liveness): a process sends every
+// peer an empty frame when it sent it nothing for kLivenessInterval of its clock (checked at its
+// ticks); every frame that arrives, raft messages included, stamps its sender heard (this host's
+// clock) with the sender's incarnation. At each tick, before ticking the core, the host finds the
+// peers dead (nothing heard for kLivenessTimeout; a peer never heard from is not judged) or
+// restarted (incarnation grew since the last check), and wakes a hibernated follower whose leader
+// is on one, or a hibernated leader one of whose followers restarted. Liveness frames go through
+// the same cuts, losses and delays as messages; a paused process sends none and reads those sent
+// to it only when it resumes (in random order with its ticks: after a long pause its host may
+// find every peer dead and wake a replica for nothing, as a real one could).
+
+void RaftWorkload::hear(Host& host, size_t from, uint64_t from_incarnation) {
+  if (hibernate_after_ == Duration::zero()) return;
+  Host::Heard& heard = host.heard[from];
+  heard.at = host.clock->now();
+  heard.incarnation = std::max(heard.incarnation, from_incarnation);
+}
+
+void RaftWorkload::send_liveness(Host& host) {
+  raft::Time local = host.clock->now();
+  for (size_t to = 0; to < kReplicas; ++to) {
+    if (to == host.index) continue;
+    auto sent = host.last_sent.find(to);
+    if (sent != host.last_sent.end() && local - sent->second < kLivenessInterval) continue;
+    host.last_sent[to] = local;
+    Host& target = hosts_[to];
+    if (blocked(host.index, to) || !target.up() || liveness_random_.chance_ppm(drop_ppm_)) {
+      continue;
+    }
+    Event frame;
+    frame.kind = Event::Kind::kLiveness;
+    frame.host = to;
+    frame.incarnation = target.incarnation;
+    frame.from = host.index;
+    frame.from_incarnation = host.incarnation;
+    push(delivery_time(host.index, to, message_latency(liveness_random_)), std::move(frame));
+  }
+}
+
+void RaftWorkload::check_liveness(Host& host) {
+  raft::Time local = host.clock->now();
+  std::set<size_t> dead;
+  std::set<size_t> restarted;
+  for (const auto& [peer, heard] : host.heard) {
+    if (local - heard.at > kLivenessTimeout) dead.insert(peer);
+    uint64_t& seen = host.seen_incarnation[peer];
+    if (seen != 0 && heard.incarnation > seen) restarted.insert(peer);
+    seen = std::max(seen, heard.incarnation);
+  }
+  raft::Core& core = *host.core;
+  if (!core.hibernated() || (dead.empty() && restarted.empty())) return;
+  std::string why;
+  if (core.role() == Role::kLeader) {
+    // A follower that restarted may have lost its unsynced tail: the leader probes it.
+    for (size_t peer : restarted) {
+      if (core.progress().count(hosts_[peer].id) > 0) {
+        why = fmt::format("its follower {} restarted", hosts_[peer].name);
+        break;
+      }
+    }
+  } else if (std::optional<size_t> leader = host_of(core.leader())) {
+    if (dead.count(*leader) > 0) {
+      why = fmt::format("its leader {} is dead to it", hosts_[*leader].name);
+    } else if (restarted.count(*leader) > 0) {
+      why = fmt::format("its leader {} restarted", hosts_[*leader].name);
+    }
+  }
+  if (why.empty()) return;
+  TESS_COVER("raft_sim.woken_by_liveness");
+  if (core.role() == Role::kLeader) TESS_COVER("raft_sim.leader_woken_by_liveness");
+  sim_.trace().add("{}'s host wakes it: {}", host.name, why);
+  core.wake(local);
+}
+
 // ---- Invariants ----
 
 void RaftWorkload::observe(Host& host) {
@@ -1374,6 +1534,11 @@ void RaftWorkload::observe(Host& host) {
   raft::Core& core = *host.core;
   Term term = core.term();
   bool leading = core.role() == Role::kLeader;
+  if (core.hibernated() != host.seen_hibernated) {
+    host.seen_hibernated = core.hibernated();
+    sim_.trace().add("{} ({} of term {}) {}", host.name, leading ? "leader" : "follower", term,
+                     host.seen_hibernated ? "hibernates" : "wakes");
+  }
   if (host.leading_term.value() != 0 && (!leading || term != host.leading_term)) {
     fail_proposals(host);
     host.leading_term = Term(0);
@@ -1783,11 +1948,30 @@ Task<bool> RaftWorkload::run_op(size_t c, KvOperation op, Duration budget) {
 Task<void> RaftWorkload::client_loop(size_t c) {
   ++clients_running_;
   while (!clients_stop_) {
+    if (now() < quiet_until_) {  // A quiet period: no new operation until it ends.
+      (void)co_await sim_.clock().sleep_for(quiet_until_ - now());
+      continue;
+    }
     KvOperation op = next_op(c);
     (void)co_await run_op(c, std::move(op), kOpDeadline);
     (void)co_await sim_.clock().sleep_for(milliseconds(clients_[c].random.between(5, 80)));
   }
   --clients_running_;
+}
+
+// In seeds with hibernation the clients fall silent now and then, for hibernate_after plus
+// 0.5-4 s (operations under way finish or time out), so that the group goes to sleep and the
+// faults of the chaos schedule, and the operations after the pause, hit a hibernated group.
+Task<void> RaftWorkload::quiet_periods() {
+  while (!clients_stop_) {
+    (void)co_await sim_.clock().sleep_for(milliseconds(quiet_random_.between(1'000, 6'000)));
+    if (clients_stop_) break;
+    Duration length = hibernate_after_ + milliseconds(quiet_random_.between(500, 4'000));
+    quiet_until_ = now() + length;
+    sim_.trace().add("the clients pause for {} ms",
+                     std::chrono::duration_cast<milliseconds>(length).count());
+    (void)co_await sim_.clock().sleep_for(length);
+  }
 }
 
 // ---- Faults ----
@@ -2122,6 +2306,13 @@ Task<Status> RaftWorkload::run() {
   for (size_t i = 0; i < kReplicas; ++i) start_process(i, false);
   for (size_t c = 0; c < clients_.size(); ++c) {
     spawn_detached(sim_.executor(), client_loop(c), "raft client");
+  }
+  if (hibernate_after_ != Duration::zero()) {
+    sim_.trace().add("hibernation after {} ms idle{}",
+                     std::chrono::duration_cast<milliseconds>(hibernate_after_).count(),
+                     ordered_links_ ? ", links deliver in order" : "");
+    if (ordered_links_) TESS_COVER("raft_sim.ordered_links");
+    spawn_detached(sim_.executor(), quiet_periods(), "raft quiet periods");
   }
   co_await chaos();
   TESS_CO_RETURN_IF_ERROR(failure_);

@@ -2,7 +2,9 @@
 // `raft::Core` (docs/design/2026-11-25-raft-buckets.md 2), each on a host with its own drifting
 // clock and a simulated disk, a lossy reordering network, clients doing put / get / delete / cas
 // on a few shared keys, and faults: kill -9, power loss, pauses, partitions, slow disks and
-// syncs, compaction (hence snapshots) and leadership transfers.
+// syncs, compaction (hence snapshots) and leadership transfers. In half the seeds the group
+// hibernates when idle (design 5.2): the hosts model per-peer liveness and wake their replicas as
+// tessd does, and the clients pause now and then so that the group falls asleep.
 //
 // The disk of a host is an OS-visible state (hard state, a raft::MemoryLog, the key-value state
 // machine with its applied index and configuration, the recovering marker) and a synced copy of it
