@@ -43,6 +43,7 @@ bench: release
 	@./build/release/bench/rpc_bench
 	@./build/release/bench/ec_bench
 	@./build/release/bench/drive_bench
+	@./build/release/bench/bucket_bench
 
 fuzz-build: deps
 	@cmake --preset fuzz >/dev/null
