@@ -237,9 +237,9 @@ Task<int> hibernation_scenario(Cluster* c) {
     }
     EXPECT_EQ(leaders, 1) << "bucket " << b << " has no leader 3 s after its host died";
   }
-  EXPECT_GT(c->host(HostId(2)).stats().woken_by_liveness +
-                c->host(HostId(3)).stats().woken_by_liveness,
-            0u);
+  EXPECT_GT(
+      c->host(HostId(2)).stats().woken_by_liveness + c->host(HostId(3)).stats().woken_by_liveness,
+      0u);
   deadline = Deadline::after(std::chrono::seconds(20), c->clock());
   for (uint32_t b = 0; b < kBuckets; ++b) {
     auto value = co_await client->get(BucketId(b), "key", deadline);
@@ -270,17 +270,15 @@ Task<int> concurrent_ensure_scenario(std::string path) {
   o.path = std::move(path);
   o.store.boot_id.fill(4);
   o.store.store_id_seed = 77;
-  auto host = co_await BucketHost::open(executor, o, [](HostId) {
-    return std::optional<PeerAddress>();
-  });
+  auto host =
+      co_await BucketHost::open(executor, o, [](HostId) { return std::optional<PeerAddress>(); });
   EXPECT_TRUE(host.ok()) << host.status().to_string();
   if (!host.ok()) co_return 1;
   raft::Config founding;
   founding.voters.push_back((*host)->self());
   Status first, second;
   int done = 0;
-  spawn_detached(executor, ensure_into(host->get(), BucketId(3), founding, &first, &done),
-                 "first");
+  spawn_detached(executor, ensure_into(host->get(), BucketId(3), founding, &first, &done), "first");
   spawn_detached(executor, ensure_into(host->get(), BucketId(3), raft::Config{}, &second, &done),
                  "second");
   for (int i = 0; i < 500 && done < 2; ++i) {

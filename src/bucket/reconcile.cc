@@ -48,7 +48,8 @@ ReconcileStep next_reconcile_step(const raft::Config& config, ReplicaId leader,
   // An empty placement (a map not read yet, or a bucket beyond it) changes nothing.
   if (placement.desired.empty()) return {};
   for (ReplicaId learner : config.learners) {
-    if (!wanted(placement, cluster, learner)) return step(Kind::kRemove, learner, "unwanted learner");
+    if (!wanted(placement, cluster, learner))
+      return step(Kind::kRemove, learner, "unwanted learner");
   }
   for (ReplicaId voter : config.voters) {
     if (voter != leader && !wanted(placement, cluster, voter) && gone(cluster, voter)) {
@@ -62,7 +63,8 @@ ReconcileStep next_reconcile_step(const raft::Config& config, ReplicaId leader,
     }
     if (held || !cluster.alive(host)) continue;
     std::optional<raft::StoreId> store = cluster.store_of(host);
-    if (store) return step(Kind::kAddLearner, ReplicaId{host, *store}, "desired host without a replica");
+    if (store)
+      return step(Kind::kAddLearner, ReplicaId{host, *store}, "desired host without a replica");
   }
   for (ReplicaId learner : config.learners) {
     if (caught_up(progress, learner, last_index)) {

@@ -119,9 +119,10 @@ Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
   host.placement = &self->placement_;
   TESS_CO_ASSIGN_OR_RETURN(host.store.boot_id, read_boot_id());
   host.store.store_id_seed = options.seed;
-  host.store.now_unix_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     std::chrono::system_clock::now().time_since_epoch())
-                                                     .count());
+  host.store.now_unix_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   ComputeHost* raw = self.get();
   auto opened = co_await bucket::BucketHost::open(
       executor, host, [raw](HostId peer) { return raw->resolve(peer); });
@@ -221,8 +222,8 @@ Task<void> ComputeHost::found_buckets(const ClusterMap& map) {
     }
     founded += end - first;
   }
-  if (founded > 0) TESS_LOG_INFO("founded {} bucket replica(s) at map epoch {}", founded,
-                                 map.header.epoch());
+  if (founded > 0)
+    TESS_LOG_INFO("founded {} bucket replica(s) at map epoch {}", founded, map.header.epoch());
   followed_epoch_ = map.header.epoch();
 }
 
