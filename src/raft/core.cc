@@ -956,13 +956,7 @@ void Core::broadcast_heartbeat(Time now) {
   start_round(now);
   next_heartbeat_ = now + options_.heartbeat_interval;
   for (auto& [peer, pr] : progress_) {
-    Message m;
-    m.type = MessageType::kHeartbeat;
-    m.from = options_.self;
-    m.to = peer;
-    m.term = hard_.term;
-    m.from_incarnation = options_.incarnation;
-    m.to_incarnation = pr.incarnation;
+    Message m = to_follower(MessageType::kHeartbeat, peer, pr);
     m.commit = std::min(pr.match, hard_.commit);
     m.round = round_;
     send(std::move(m));
@@ -990,13 +984,7 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
       auto heard = last_heard_.find(peer);
       if (heard == last_heard_.end() || !pr.recent_active) return sent;
       TESS_COVER("raft.snapshot_sent");
-      Message m;
-      m.type = MessageType::kSnapshot;
-      m.from = options_.self;
-      m.to = peer;
-      m.term = hard_.term;
-      m.from_incarnation = options_.incarnation;
-      m.to_incarnation = pr.incarnation;
+      Message m = to_follower(MessageType::kSnapshot, peer, pr);
       m.round = round_;
       pr.become_snapshot(applied_);
       pr.snapshot_sent = last_now_;
@@ -1004,13 +992,7 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
       return true;
     }
     if (entries->empty() && !send_if_empty) return sent;
-    Message m;
-    m.type = MessageType::kAppend;
-    m.from = options_.self;
-    m.to = peer;
-    m.term = hard_.term;
-    m.from_incarnation = options_.incarnation;
-    m.to_incarnation = pr.incarnation;
+    Message m = to_follower(MessageType::kAppend, peer, pr);
     m.log_index = prev;
     m.log_term = *prev_term;
     m.commit = hard_.commit;
@@ -1037,13 +1019,7 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
 }
 
 void Core::send_timeout_now(ReplicaId peer) {
-  Message m;
-  m.type = MessageType::kTimeoutNow;
-  m.from = options_.self;
-  m.to = peer;
-  m.term = hard_.term;
-  m.from_incarnation = options_.incarnation;
-  m.to_incarnation = progress_.at(peer).incarnation;
+  Message m = to_follower(MessageType::kTimeoutNow, peer, progress_.at(peer));
   // Design 2.4: the target campaigns ignoring its promise, so this leader's lease ends now.
   transferred_this_term_ = true;
   lease_until_ = Time::min();
@@ -1249,6 +1225,17 @@ void Core::mark_broken(const Status& status) {
 void Core::set_durable(Message& m) const {
   m.durable = durable_.index;
   m.durable_term = durable_.term;
+}
+
+Message Core::to_follower(MessageType type, ReplicaId peer, const Progress& pr) const {
+  Message m;
+  m.type = type;
+  m.from = options_.self;
+  m.to = peer;
+  m.term = hard_.term;
+  m.from_incarnation = options_.incarnation;
+  m.to_incarnation = pr.incarnation;
+  return m;
 }
 
 Message Core::reply_to(const Message& m, MessageType type) const {
@@ -1469,13 +1456,7 @@ void Core::maybe_hibernate(Time now) {
   hibernate_accepted_.clear();
   TESS_COVER("raft.hibernate_requested");
   for (auto& [peer, pr] : progress_) {
-    Message m;
-    m.type = MessageType::kHibernate;
-    m.from = options_.self;
-    m.to = peer;
-    m.term = hard_.term;
-    m.from_incarnation = options_.incarnation;
-    m.to_incarnation = pr.incarnation;
+    Message m = to_follower(MessageType::kHibernate, peer, pr);
     m.log_index = last_index();
     m.log_term = last_term();
     m.commit = hard_.commit;

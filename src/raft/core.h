@@ -224,6 +224,8 @@ class Core {
   void note_round_ack(ReplicaId from, uint64_t round, Time now);
 
   Message reply_to(const Message& m, MessageType type) const;
+  // A leader's message to `peer` in this term, addressed to the incarnation `pr` knows.
+  Message to_follower(MessageType type, ReplicaId peer, const Progress& pr) const;
   void send(Message m);
   // Sends appends (or a snapshot) to `peer` as its progress allows; false if nothing was sent.
   bool send_append(ReplicaId peer, bool send_if_empty);

@@ -39,6 +39,10 @@ import unittest
 import urllib.error
 import urllib.request
 
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+from cluster_test import alive  # noqa: E402  (one definition of "still running, not a zombie")
+
 TESS = TESSD = KV_LOAD = None
 BASE_PORT = 27000  # The cluster tests use 20000-26799; the bucket bench 28000 and 29000.
 HOSTS, DATA, PARITY = 8, 5, 2
@@ -57,18 +61,6 @@ NETNS_MARK = "TESS_BUCKET_FAULT_NETNS"
 
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def command_line(pid):
