@@ -154,9 +154,11 @@ Result<proto::BucketResult> KvStateMachine::execute(StateStore& store, uint64_t 
 
 Status KvStateMachine::forget_results_below(StateStore& store, uint64_t session, uint64_t below,
                                             proto::SessionRecord& record) {
-  TESS_ASSIGN_OR_RETURN(
-      auto old, store.scan(result_key(bucket_, session, 0), result_key(bucket_, session, below),
-                           kMaxStoredResults + 1));
+  // Results below the session's acked_below are gone already: scanning from there keeps the
+  // scan off their tombstones, which would otherwise grow with every request of the session.
+  TESS_ASSIGN_OR_RETURN(auto old,
+                        store.scan(result_key(bucket_, session, record.acked_below()),
+                                   result_key(bucket_, session, below), kMaxStoredResults + 1));
   for (const auto& [k, v] : old) store.erase(k);
   record.set_stored_results(record.stored_results() -
                             std::min<uint32_t>(record.stored_results(), old.size()));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fstream>
 #include <iterator>
 
@@ -808,16 +809,71 @@ void LogStore::writer_loop() {
     group.swap(queue_);
     lock.unlock();
     Status status = write_group(group);
-    // Completions are posted before the watermarks are published, so a listener on a writer's
-    // executor hears of a durable entry only after that writer heard its write finished.
-    for (const auto& pending : group) {
-      pending->result = status;
-      PendingWrite* p = pending.get();
-      boost::asio::post(p->executor, complete_write(pending, &p->done, &p->done_timer));
-    }
-    if (status.ok()) publish_written(group);
+    complete_group(group, status, /*inline_completion=*/false);
     lock.lock();
   }
+}
+
+void LogStore::complete_group(const std::vector<std::shared_ptr<PendingWrite>>& group,
+                              Status status, bool inline_completion) {
+  // Completions go out before the watermarks are published, so a listener on a writer's
+  // executor hears of a durable entry only after that writer heard its write finished.
+  for (const auto& pending : group) {
+    pending->result = status;
+    PendingWrite* p = pending.get();
+    if (inline_completion) {
+      p->done = true;
+      p->done_timer.cancel();
+    } else {
+      boost::asio::post(p->executor, complete_write(pending, &p->done, &p->done_timer));
+    }
+  }
+  if (status.ok()) publish_written(group);
+}
+
+void LogStore::join_turn(std::shared_ptr<PendingWrite> pending) {
+  const void* loop = &boost::asio::query(pending->executor, boost::asio::execution::context);
+  Executor executor = pending->executor;
+  bool first = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto& turn = turns_[loop];
+    first = turn.empty();
+    turn.push_back(std::move(pending));
+    if (first) ++turns_open_;
+  }
+  // Posted, not run now: the Readies already queued on this loop join the group first.
+  if (first) boost::asio::post(executor, [this, loop] { write_turn(loop); });
+}
+
+void LogStore::write_turn(const void* loop) {
+  std::vector<std::shared_ptr<PendingWrite>> group;
+  Status refused;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = turns_.find(loop);
+    TESS_ASSERT(it != turns_.end() && !it->second.empty(), "a turn group without writes");
+    group.swap(it->second);
+    turns_.erase(it);
+    if (stopping_) refused = error(StatusCode::kCancelled, "log store {} is closing", path_);
+  }
+  if (refused.ok()) {
+    Status status = write_group(group);
+    complete_group(group, status, /*inline_completion=*/true);
+  } else {
+    for (const auto& pending : group) {
+      pending->result = refused;
+      pending->done = true;
+      pending->done_timer.cancel();
+    }
+  }
+  std::lock_guard lock(mutex_);
+  --turns_open_;
+}
+
+int LogStore::turns_open() const {
+  std::lock_guard lock(mutex_);
+  return turns_open_;
 }
 
 Task<Status> LogStore::write(LogWriteBatch batch, bool sync) {
@@ -848,6 +904,7 @@ Task<Status> LogStore::write(LogWriteBatch batch, bool sync) {
     }
   } else {
     bool queued = false;
+    bool on_turn = !sync && options_.inline_unsynced_writes;
     {
       std::lock_guard lock(mutex_);
       if (stopping_) {
@@ -856,12 +913,16 @@ Task<Status> LogStore::write(LogWriteBatch batch, bool sync) {
         ++stats_.write_calls;
         pending->result = failure_;
       } else {
-        queue_.push_back(pending);
+        if (!on_turn) queue_.push_back(pending);
         queued = true;
       }
     }
     if (queued) {
-      queue_changed_.notify_one();
+      if (on_turn) {
+        join_turn(pending);
+      } else {
+        queue_changed_.notify_one();
+      }
       while (!pending->done) co_await clock_.wait(pending->done_timer, Clock::TimePoint::max());
     }
   }
@@ -1003,6 +1064,9 @@ Task<void> LogStore::stop_threads() {
     stopping_ = true;
   }
   queue_changed_.notify_all();
+  // Turn groups already posted run first (they see stopping_ and refuse, or are inside DB::Write
+  // on another loop): they hold `this`. Yielding lets those of this loop run.
+  while (turns_open() > 0) co_await boost::asio::post(executor_, boost::asio::use_awaitable);
   if (writer_.joinable()) {
     // Joined off the executor. The writer's last posts to this executor were queued before the
     // join's completion is, so they have run when this resumes.

@@ -7,8 +7,11 @@
 // Writing: a caller builds a LogWriteBatch (hard states, entries, compactions, resets, clearing
 // the recovering marker, state-machine puts, for any number of buckets) and awaits write(). A
 // write is acknowledged once it reached the OS (it survives kill -9, not a power loss), or the
-// disk as well when `sync`. Group commit: a writer thread merges every batch waiting in its queue
-// into one DB::Write (synced if any of them asked). The syncer fsyncs the WAL once the oldest
+// disk as well when `sync`. Group commit, two ways: unsynced batches written on one loop turn
+// join one DB::Write made inline on that loop at the end of the turn (no thread hop: a WAL
+// append and a memtable insert, tens of microseconds); synced batches go to a writer thread,
+// which merges every batch waiting in its queue into one DB::Write, so an fsync never blocks a
+// loop. The syncer fsyncs the WAL once the oldest
 // unsynced write is group_sync_delay old (2 ms), or at once after sync_now(), and then tells the
 // durable listeners each bucket's durable watermark: the last (index, term) written before that
 // sync began. A failed write or sync fails the store: it refuses every later write with that
@@ -25,11 +28,11 @@
 // (every BucketLog lives on the executor that loaded it); a write's completion resumes the
 // awaiting task on its own executor, and a listener is called on the executor it was added with.
 // A listener hears of a durable entry only after the write that put it was completed (both are
-// posted in that order). RocksDB work runs on the store's threads (a writer and a syncer), except
-// in simulation mode, where there are no threads: writes and syncs run inline on the store's
-// executor, so that the deterministic simulator drives them. A BucketLog lives on the executor of
-// its bucket's replica; its reads block on RocksDB inline (design 10: entries past the cache are
-// rare, ~0.1 ms).
+// posted in that order). RocksDB work runs on the store's threads (a writer and a syncer) and
+// inline for unsynced turn groups, except in simulation mode, where there are no threads: writes
+// and syncs run inline on the store's executor, so that the deterministic simulator drives them. A
+// BucketLog lives on the executor of its bucket's replica; its reads block on RocksDB inline
+// (design 10: entries past the cache are rare, ~0.1 ms).
 //
 // Limits: an entry's payload is at most 1 MiB (encode asserts it; the core refuses larger
 // proposals). The writer's queue holds one batch per awaiting write(): its bound is the callers'
@@ -78,6 +81,9 @@ struct LogStoreOptions {
   // executor (blocking it), and RocksDB compacts nothing in the background, so a run replays
   // exactly. Not for production: a synced write would stall every bucket of the loop.
   bool simulation = false;
+  // Unsynced writes of one loop turn share one DB::Write made inline on that loop (see above);
+  // false: they go through the writer thread like synced ones (tests of its merging).
+  bool inline_unsynced_writes = true;
   // The Env RocksDB does its file I/O through (FaultInjectionFs::env() in tests and the
   // simulator); nullptr: the default. Must outlive the store.
   rocksdb::Env* env = nullptr;
@@ -339,6 +345,14 @@ class LogStore {
   void publish_written(const std::vector<std::shared_ptr<PendingWrite>>& group);
   void start_writer();
   void writer_loop();
+  // Unsynced writes on the caller's loop: `pending` joins its loop's turn group; the first one
+  // posts write_turn, which runs after the handlers already queued on that loop.
+  void join_turn(std::shared_ptr<PendingWrite> pending);
+  void write_turn(const void* loop);
+  int turns_open() const;
+  // Completes every write of `group` with `status` on its executor, then publishes them.
+  void complete_group(const std::vector<std::shared_ptr<PendingWrite>>& group, Status status,
+                      bool inline_completion);
   // On the store's executor: a write that needs a sync finished (write_seq), or a sync is wanted.
   void note_unsynced(uint64_t write_seq, bool sync_now);
   static Task<void> syncer_loop(LogStore* self);
@@ -369,6 +383,10 @@ class LogStore {
   mutable std::mutex mutex_;
   std::condition_variable queue_changed_;
   std::vector<std::shared_ptr<PendingWrite>> queue_;
+  // Unsynced writes waiting for the end of their loop's turn, by loop (execution context), and
+  // how many turn groups are posted and not finished (closing waits for them: they hold `this`).
+  std::unordered_map<const void*, std::vector<std::shared_ptr<PendingWrite>>> turns_;
+  int turns_open_ = 0;
   bool stopping_ = false;
   Status failure_;
   // Each bucket's last entry as of the last finished write, and the buckets whose mark changed

@@ -120,6 +120,7 @@ class Host {
     o.now_unix_ms = 1'764'000'000'000;
     o.cache_bytes_per_bucket = cache_bytes;
     o.memtable_bytes = uint64_t{4} * 1024 * 1024;
+    o.inline_unsynced_writes = inline_writes;
     return o;
   }
 
@@ -208,6 +209,8 @@ class Host {
   FakeClock clock;
   BootId boot = boot_id(1);
   uint64_t cache_bytes = uint64_t{1024} * 1024;
+  // Threads only: unsynced writes on the loop at the end of its turn, or through the writer thread.
+  bool inline_writes = true;
   std::unique_ptr<LogStore> store;
   std::map<uint32_t, std::unique_ptr<BucketLog>> logs;
 };
@@ -627,9 +630,12 @@ TEST(LogStoreTest, FindsDamagedEntriesOnRead) {
 }
 
 TEST(LogStoreTest, AFailedWriteOrSyncRefusesEveryLaterWrite) {
-  for (bool threads : {false, true}) {
-    SCOPED_TRACE(threads ? "threads" : "simulation");
+  enum class Mode { kSimulation, kInline, kWriterThread };
+  for (Mode mode : {Mode::kSimulation, Mode::kInline, Mode::kWriterThread}) {
+    bool threads = mode != Mode::kSimulation;
+    SCOPED_TRACE(!threads ? "simulation" : mode == Mode::kInline ? "inline" : "writer thread");
     Host host(!threads);
+    host.inline_writes = mode == Mode::kInline;
     host.open();
     ASSERT_OK(host.append(host.log(), make_entries(1, 1, 1)));
     host.fs.fail_next_appends(1);
@@ -669,8 +675,46 @@ Task<int> write_one(LogStore* store, BucketLog* log, int* done, Status* result) 
   co_return 0;
 }
 
-TEST(LogStoreTest, GroupCommitMergesWaitingBatches) {
+// Unsynced batches written in one turn of the loop share one DB::Write, made on the loop.
+TEST(LogStoreTest, UnsyncedWritesOfOneLoopTurnShareOneWrite) {
   Host host(/*simulation=*/false);
+  host.open();
+  constexpr int kWriters = 50;
+  std::vector<BucketLog*> logs;
+  logs.reserve(kWriters);
+  for (int i = 0; i < kWriters; ++i) logs.push_back(&host.log(BucketId(100 + i)));
+  std::vector<DurableMark> reported;
+  host.store->add_durable_listener(host.context.get_executor(),
+                                   [&](const std::vector<DurableMark>& marks) {
+                                     reported.insert(reported.end(), marks.begin(), marks.end());
+                                   });
+  LogStoreStats before = host.store->stats();
+  int done = 0;
+  std::vector<Status> results(kWriters);
+  for (int i = 0; i < kWriters; ++i) {
+    boost::asio::co_spawn(host.context, write_one(host.store.get(), logs[i], &done, &results[i]),
+                          boost::asio::detached);
+  }
+  EXPECT_TRUE(host.run(testing::eventually([&] { return done == kWriters; })));
+  for (const Status& status : results) EXPECT_OK(status);
+  LogStoreStats stats = host.store->stats();
+  EXPECT_EQ(stats.write_calls - before.write_calls, uint64_t{kWriters});
+  EXPECT_EQ(stats.db_writes - before.db_writes, 1u) << "one turn's batches were not merged";
+  EXPECT_EQ(stats.synced_db_writes, before.synced_db_writes);
+
+  host.store->sync_now();
+  ASSERT_TRUE(host.run(testing::eventually([&] { return reported.size() == size_t{kWriters}; })));
+  for (const DurableMark& mark : reported) {
+    EXPECT_EQ(mark.durable.index, LogIndex(1)) << "bucket " << mark.bucket.value();
+  }
+  host.close();
+}
+
+// Through the writer thread (synced writes, or inline_unsynced_writes false), the batches that
+// wait while a DB::Write runs share the next one.
+TEST(LogStoreTest, WriterThreadMergesWaitingBatches) {
+  Host host(/*simulation=*/false);
+  host.inline_writes = false;
   host.open();
   constexpr int kWriters = 50;
   std::vector<BucketLog*> logs;
@@ -796,8 +840,11 @@ Task<int> stream_writes(LogStore* store, BucketLog* log, int count, uint64_t* ac
   co_return 0;
 }
 
-TEST(LogStoreTest, WatermarksNeverRunAheadOfAcknowledgedWrites) {
+class LogStoreWritePathTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LogStoreWritePathTest, WatermarksNeverRunAheadOfAcknowledgedWrites) {
   Host host(/*simulation=*/false);
+  host.inline_writes = GetParam();
   host.open();
   constexpr int kBuckets = 4;
   std::vector<uint64_t> acknowledged(kBuckets);
@@ -839,6 +886,11 @@ TEST(LogStoreTest, WatermarksNeverRunAheadOfAcknowledgedWrites) {
   LogStoreStats stats = host.store->stats();
   EXPECT_LT(stats.wal_syncs, stats.db_writes) << "syncs were not shared";
 }
+
+INSTANTIATE_TEST_SUITE_P(InlineOrWriterThread, LogStoreWritePathTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "Inline" : "WriterThread";
+                         });
 
 // ---- Crash tests -------------------------------------------------------------------------------
 

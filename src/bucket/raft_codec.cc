@@ -84,6 +84,7 @@ EncodedRaftBatch encode_raft_batch(std::span<const BucketMessage> messages) {
     pm->set_round(m.round);
     pm->set_durable(m.durable.value());
     pm->set_durable_term(m.durable_term.value());
+    pm->set_sync_index(m.sync_index.value());
     pm->set_to_start_seq(m.to_incarnation);
     pm->set_transfer(m.transfer);
     pm->set_recovering(m.recovering);
@@ -147,6 +148,7 @@ Result<std::vector<BucketMessage>> decode_raft_batch(const proto::RaftBatch& bat
     m.round = pm.round();
     m.durable = LogIndex(pm.durable());
     m.durable_term = Term(pm.durable_term());
+    m.sync_index = LogIndex(pm.sync_index());
     m.transfer = pm.transfer();
     m.recovering = pm.recovering();
     m.recovering_quorum = pm.recovering_quorum();

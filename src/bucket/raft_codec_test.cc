@@ -26,6 +26,7 @@ std::vector<BucketMessage> sample() {
   app.log_term = Term(4);
   app.commit = LogIndex(9);
   app.round = 12;
+  app.sync_index = LogIndex(11);
   app.entries.push_back(raft::Entry{Term(5), LogIndex(11), raft::EntryType::kEmpty, ""});
   app.entries.push_back(raft::Entry{Term(5), LogIndex(12), raft::EntryType::kCommand, "put x"});
   out.push_back({BucketId(3), app});
@@ -76,6 +77,7 @@ TEST(RaftCodecTest, RoundTrip) {
     EXPECT_EQ(a.reject_hint, b.reject_hint);
     EXPECT_EQ(a.durable, b.durable);
     EXPECT_EQ(a.durable_term, b.durable_term);
+    EXPECT_EQ(a.sync_index, b.sync_index);
     EXPECT_EQ(a.round, b.round);
   }
 }

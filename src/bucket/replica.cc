@@ -610,6 +610,8 @@ Task<Status> Replica::sync_to(uint64_t index, Deadline deadline) {
   }
   if (core_->quorum_durable() >= LogIndex(index)) co_return Status();
   store_.sync_now();
+  core_->want_durable(LogIndex(index));
+  wake();
   Waiter waiter(executor_);
   auto it = syncs_.emplace(syncs_.end(), LogIndex(index), &waiter);
   auto result = co_await wait_for(waiter, deadline);

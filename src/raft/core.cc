@@ -341,8 +341,11 @@ void Core::report_durable(EntryId durable) {
   durable_ = durable;
   if (soft_.role == Role::kLeader) {
     update_quorum_durable();
-  } else if (soft_.role == Role::kFollower && !soft_.leader.is_none()) {
-    // Tell the leader at once (SyncTo waits for it), as a heartbeat answer of no round.
+  } else if (soft_.role == Role::kFollower && !soft_.leader.is_none() &&
+             sync_wanted_ > durable_reported_) {
+    // The leader asked (a SyncTo waits): tell it at once, as a heartbeat answer of no round.
+    // Otherwise the next answer carries it.
+    TESS_COVER("raft.durable_notice_sent");
     Message r;
     r.type = MessageType::kHeartbeatResponse;
     r.from = options_.self;
@@ -359,6 +362,11 @@ void Core::report_durable(EntryId durable) {
 
 void Core::become_follower(Term term, ReplicaId leader, Time now) {
   bool was_leader = soft_.role == Role::kLeader;
+  if (term > hard_.term || leader != soft_.leader) {
+    // Asked by another leader, or of another term: nothing asked of us yet.
+    sync_wanted_ = LogIndex();
+    durable_reported_ = LogIndex();
+  }
   if (term > hard_.term) {
     hard_.term = term;
     hard_.vote = kNoReplica;
@@ -457,6 +465,7 @@ void Core::become_leader(Time now) {
   committed_own_term_ = false;
   lease_until_ = Time::min();
   quorum_durable_ = LogIndex();
+  sync_wanted_ = LogIndex();
   round_ = 0;
   for (ReplicaId r : config_.voters) {
     if (r != options_.self) progress_[r] = Progress{.next = last_index().next()};
@@ -621,8 +630,13 @@ void Core::step_follower(const Message& m, Time now) {
   }
 }
 
+void Core::note_sync_wanted(const Message& m) {
+  if (m.sync_index > sync_wanted_) sync_wanted_ = m.sync_index;
+}
+
 void Core::handle_append(const Message& m, Time now) {
   (void)now;
+  note_sync_wanted(m);
   Message r = reply_to(m, MessageType::kAppendResponse);
   if (m.log_index < hard_.commit) {
     r.log_index = hard_.commit;
@@ -680,6 +694,7 @@ void Core::handle_append(const Message& m, Time now) {
 
 void Core::handle_heartbeat(const Message& m, Time now) {
   (void)now;
+  note_sync_wanted(m);
   // The leader sends min(its commit, our match): an index our log holds as the leader's, if the
   // match it knows is of this incarnation. A heartbeat addressed to an earlier one may name
   // entries a power loss took back (a synced older tail can reappear in their place).
@@ -742,7 +757,6 @@ void Core::step_leader(const Message& m, Time now) {
     pr.incarnation = m.from_incarnation;
     pr.match = LogIndex();
     pr.durable = LogIndex();
-    pr.sent_commit = LogIndex();
     pr.become_probe();
     pr.next = last_index().next();
     acked_round_.erase(m.from);
@@ -835,14 +849,10 @@ void Core::handle_append_response(const Message& m, Progress& pr, Time now) {
       break;
   }
   update_quorum_durable();
-  if (advanced && maybe_commit()) {
-    broadcast_commit();
-  } else if (std::min(hard_.commit, pr.match) > pr.sent_commit) {
-    // It can take a commit it was not sent (its probe was out when the commit moved).
-    send_append(m.from, /*send_if_empty=*/true);
-  } else {
-    send_append(m.from, /*send_if_empty=*/false);
-  }
+  // A new commit travels with the next append or heartbeat, not in an empty append of its own
+  // (2026-12-04 note, 2.1): nothing waits for a follower to learn it.
+  if (advanced) maybe_commit();
+  send_append(m.from, /*send_if_empty=*/false);
   if (transfer_target_ == m.from && pr.match == last_index()) send_timeout_now(m.from);
 }
 
@@ -939,12 +949,6 @@ void Core::broadcast_append() {
   for (auto& [peer, pr] : progress_) send_append(peer, /*send_if_empty=*/false);
 }
 
-void Core::broadcast_commit() {
-  // Followers learn the new commit at once (they apply sooner, and a recovering one can end its
-  // recovery), not at the next heartbeat.
-  for (auto& [peer, pr] : progress_) send_append(peer, /*send_if_empty=*/true);
-}
-
 void Core::start_round(Time now) {
   ++round_;
   round_handed_ = false;
@@ -1002,7 +1006,6 @@ bool Core::send_append(ReplicaId peer, bool send_if_empty) {
     m.entries = std::move(*entries);
     bool has_entries = !m.entries.empty();
     LogIndex last = has_entries ? m.entries.back().index : prev;
-    pr.sent_commit = std::max(pr.sent_commit, std::min(hard_.commit, last));
     send(std::move(m));
     sent = true;
     if (pr.state == Progress::State::kReplicate) {
@@ -1170,7 +1173,7 @@ void Core::advance(const Ready& rd) {
   applying_ = applied_;
   if (soft_.role == Role::kLeader) {
     // The leader's own write counts only now that it is persisted.
-    if (maybe_commit()) broadcast_commit();
+    maybe_commit();
     update_quorum_durable();
   }
 }
@@ -1203,12 +1206,16 @@ void Core::apply_config_change(const Entry& entry) {
     send_append(change->replica, /*send_if_empty=*/true);
   }
   if (change->kind == ConfChange::Kind::kRemoveReplica) {
+    // The removed replica hears of its removal only from us, and commits no longer travel on
+    // their own: one last append carries the commit that holds its removal (else it would go on
+    // campaigning in the old configuration, waking the group).
+    if (progress_.count(change->replica)) send_append(change->replica, /*send_if_empty=*/true);
     progress_.erase(change->replica);
     last_heard_.erase(change->replica);
     acked_round_.erase(change->replica);
     if (transfer_target_ == change->replica) transfer_target_.reset();
   }
-  if (maybe_commit()) broadcast_commit();
+  maybe_commit();
 }
 
 void Core::mark_broken(const Status& status) {
@@ -1222,9 +1229,21 @@ void Core::mark_broken(const Status& status) {
 
 // ---- Messages --------------------------------------------------------------------------------
 
-void Core::set_durable(Message& m) const {
+void Core::set_durable(Message& m) {
   m.durable = durable_.index;
   m.durable_term = durable_.term;
+  durable_reported_ = std::max(durable_reported_, durable_.index);
+}
+
+void Core::want_durable(LogIndex index) {
+  if (soft_.role != Role::kLeader || broken_ || index <= quorum_durable_) return;
+  if (index <= sync_wanted_) return;  // Asked already; the answers are on their way.
+  sync_wanted_ = std::min(index, last_index());
+  for (auto& [peer, pr] : progress_) {
+    if (pr.durable < sync_wanted_ && config_.is_voter(peer)) {
+      send_append(peer, /*send_if_empty=*/true);
+    }
+  }
 }
 
 Message Core::to_follower(MessageType type, ReplicaId peer, const Progress& pr) const {
@@ -1235,6 +1254,7 @@ Message Core::to_follower(MessageType type, ReplicaId peer, const Progress& pr) 
   m.term = hard_.term;
   m.from_incarnation = options_.incarnation;
   m.to_incarnation = pr.incarnation;
+  if (sync_wanted_ > quorum_durable_) m.sync_index = sync_wanted_;
   return m;
 }
 

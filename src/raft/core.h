@@ -147,6 +147,10 @@ class Core {
   void report_snapshot_failed(ReplicaId peer);
   // The log store's fsync watermark: every entry up to (index, term) is durable here.
   void report_durable(EntryId durable);
+  // Leader: someone waits until `index` is durable on a majority (SyncTo). Asks the voters not
+  // yet known durable there to report once their WAL sync covers it (2026-12-04 note, 2.2);
+  // without it they report only in their answers. Nothing elsewhere.
+  void want_durable(LogIndex index);
 
   bool has_ready() const;
   // REQUIRES: has_ready() and no Ready outstanding.
@@ -231,9 +235,11 @@ class Core {
   bool send_append(ReplicaId peer, bool send_if_empty);
   void send_timeout_now(ReplicaId peer);
   void broadcast_append();
-  void broadcast_commit();
   void note_durable(const Message& m, Progress& pr);
-  void set_durable(Message& m) const;
+  // Follower: the leader's Message::sync_index.
+  void note_sync_wanted(const Message& m);
+  // Stamps a follower's message with its durable index, and notes it as reported.
+  void set_durable(Message& m);
   Status not_leader() const;
   Result<EntryId> propose_entry(EntryType type, std::string payload);
   void start_round(Time now);
@@ -292,6 +298,10 @@ class Core {
   std::optional<uint64_t> outstanding_ready_;
   uint64_t next_ready_id_ = 1;
   EntryId durable_;
+  // Leader: the highest index a SyncTo waits for in this term. Follower: the highest its leader
+  // of this term asked for (Message::sync_index), and the durable index last sent to it.
+  LogIndex sync_wanted_;
+  LogIndex durable_reported_;
 
   // Timers.
   Time started_;

@@ -21,8 +21,6 @@ struct Progress {
   LogIndex next;
   // The follower's durable index of this leader's log (min of what it reported and match).
   LogIndex durable;
-  // The highest commit sent to it that it can take (within what the message carried).
-  LogIndex sent_commit;
   // The follower's process incarnation as last seen.
   uint64_t incarnation = 0;
   // Probe: an append is outstanding (until a response or the next heartbeat).

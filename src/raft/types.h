@@ -161,6 +161,9 @@ struct Message {
   // term, so that a report older than a replaced tail cannot be taken for the leader's entries.
   LogIndex durable;
   Term durable_term;
+  // Leader -> follower (kAppend, kHeartbeat): the index a SyncTo waits for; zero when none. A
+  // follower reports its durable index after a WAL sync only while it has not reported up to it.
+  LogIndex sync_index;
   // kVote/kPreVote: campaign of a leadership transfer, honoured despite the follower's promise.
   bool transfer = false;
   // kPreVoteResponse, kVoteResponse, kHeartbeatResponse: the sender is recovering (design 2.8).

@@ -650,6 +650,8 @@ class RaftWorkload final : public Workload {
   Duration hibernate_after_ = Duration::zero();
   SimRandom liveness_random_;
   SimRandom quiet_random_;
+  // Which proposals a client then waits to see durable on a majority (SyncTo: want_durable).
+  SimRandom sync_random_;
   TimePoint quiet_until_ = TimePoint::min();
   // In half the seeds with hibernation, every link delivers in order, as bucket::RaftTransport's
   // one connection per peer does (a Ready's messages to a peer share a frame; frames arrive in
@@ -710,7 +712,8 @@ RaftWorkload::RaftWorkload(Simulation& simulation)
       disk_random_(simulation.random().fork("raft.disk")),
       chaos_random_(simulation.random().fork("raft.chaos")),
       liveness_random_(simulation.random().fork("raft.liveness")),
-      quiet_random_(simulation.random().fork("raft.quiet")) {
+      quiet_random_(simulation.random().fork("raft.quiet")),
+      sync_random_(simulation.random().fork("raft.sync")) {
   SimRandom params = simulation.random().fork("raft.params");
   drop_ppm_ = std::array<uint64_t, 3>{2'000, 10'000, 30'000}[params.below(3)];
   duplicate_ppm_ = std::array<uint64_t, 3>{0, 5'000, 20'000}[params.below(3)];
@@ -952,6 +955,9 @@ void RaftWorkload::handle_client_request(Host& host, uint64_t attempt) {
   }
   record.entry = *proposed;
   host.proposals[proposed->index] = Proposal{proposed->term, attempt};
+  // A quarter of the writes are followed by a SyncTo: the followers are asked to report their
+  // durable index (2026-12-04 note); invariant 3d checks what the leader then counts.
+  if (sync_random_.chance(0.25)) core.want_durable(proposed->index);
 }
 
 // ---- Processes ----
