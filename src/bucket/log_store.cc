@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -51,6 +52,38 @@ Task<std::invoke_result_t<Function>> on_sync_thread(boost::asio::thread_pool* th
 // installed). The copy is a memcpy of each record (a few hundred bytes per entry), far below
 // the DB::Write it saves (~10 µs, design 4.2); a group of one batch is written as it is. The
 // measurement in log_store_test merges 2-3 batches per DB::Write at ~70,000 appends/s.
+// The keys whose memtable inserts use a hint (open_database): at least 5 bytes (bucket and kind),
+// except where a range deletion starts. RocksDB before 9.2 keeps one hint per prefix for both a
+// memtable's point and range-deletion skiplists (facebook/rocksdb#5118, fixed by #12558), which
+// corrupts the skiplist (or asserts) when a range deletion's start key takes a hint. Our range
+// deletions start at a bucket's first key (4 bytes, state family) or at its log entry 0 (no entry
+// has index 0): outside. LogWriteBatch asserts that of each one.
+constexpr size_t kHintPrefixBytes = 5;
+
+bool takes_insert_hint(std::string_view key) {
+  if (key.size() < kHintPrefixBytes) return false;
+  static constexpr std::string_view kIndexZero("\0\0\0\0\0\0\0\0", 8);
+  return !(key.size() == kEntryKeyBytes && key.substr(kEntryKeyBytes - 8) == kIndexZero);
+}
+
+class InsertHintPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "tessera.InsertHintPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), kHintPrefixBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return takes_insert_hint(std::string_view(key.data(), key.size()));
+  }
+};
+
+void delete_range(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* family,
+                  std::string_view begin, std::string_view end) {
+  TESS_ASSERT(!takes_insert_hint(begin), "a range deletion starting inside the hint domain");
+  (void)batch.DeleteRange(family, rocksdb::Slice(begin.data(), begin.size()),
+                          rocksdb::Slice(end.data(), end.size()));
+}
+
 class BatchAppender final : public rocksdb::WriteBatch::Handler {
  public:
   BatchAppender(rocksdb::WriteBatch* out, rocksdb::ColumnFamilyHandle* raft,
@@ -323,8 +356,8 @@ Status LogWriteBatch::compact(BucketLog& log, LogIndex through) {
   // record in the WAL and memtable instead of thousands of point tombstones, and no later read
   // touches the range (reads start above the snapshot point). Compactions are rare per bucket
   // (every ~1,000+ entries), so few range tombstones live in the memtable at once.
-  (void)batch_.DeleteRange(store_->raft_, log_entry_key(bucket, LogIndex(0)),
-                           log_entry_key(bucket, through.next()));
+  delete_range(batch_, store_->raft_, log_entry_key(bucket, LogIndex(0)),
+               log_entry_key(bucket, through.next()));
   EntryId point{through, term};
   (void)batch_.Put(store_->raft_, truncated_key(bucket), encode_truncated(point));
   log.compact(point);
@@ -334,8 +367,7 @@ Status LogWriteBatch::compact(BucketLog& log, LogIndex through) {
 void LogWriteBatch::reset(BucketLog& log, EntryId snapshot_point) {
   touch(log);
   BucketId bucket = log.bucket();
-  (void)batch_.DeleteRange(store_->raft_, log_entry_key(bucket, LogIndex(0)),
-                           log_entries_end(bucket));
+  delete_range(batch_, store_->raft_, log_entry_key(bucket, LogIndex(0)), log_entries_end(bucket));
   (void)batch_.Put(store_->raft_, truncated_key(bucket), encode_truncated(snapshot_point));
   log.reset(snapshot_point);
   set_mark(bucket, snapshot_point);
@@ -352,7 +384,7 @@ void LogWriteBatch::put_state(std::string_view key, std::string_view value) {
 void LogWriteBatch::delete_state(std::string_view key) { (void)batch_.Delete(store_->state_, key); }
 
 void LogWriteBatch::delete_state_range(std::string_view begin, std::string_view end) {
-  (void)batch_.DeleteRange(store_->state_, begin, end);
+  delete_range(batch_, store_->state_, begin, end);
 }
 
 bool LogWriteBatch::empty() const { return batch_.Count() == 0; }
@@ -417,12 +449,22 @@ Status LogStore::open_database(const ClusterUuid& cluster, HostId host) {
   db_options.max_open_files = 256;
   db_options.keep_log_file_num = 4;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Keys in both families start with their bucket (4 bytes) and kind (1 byte), and the keys of
+  // one such prefix mostly arrive in order (a bucket's log entries, a session's results) or are
+  // one key again (hard state, applied state): the memtable keeps an insert hint per prefix
+  // instead of searching its whole skiplist, which took a fifth of a tessd's CPU under puts
+  // (2026-12-04 note). Hints need one inserting thread at a time; writes here come from a loop
+  // or the writer thread and RocksDB's write group inserts them in turn.
+  db_options.allow_concurrent_memtable_write = false;
+  auto by_bucket_and_kind = std::make_shared<const InsertHintPrefix>();
   rocksdb::ColumnFamilyOptions raft_options;
   raft_options.write_buffer_size = options_.memtable_bytes;
   raft_options.disable_auto_compactions = options_.simulation;
+  raft_options.memtable_insert_with_hint_prefix_extractor = by_bucket_and_kind;
   rocksdb::ColumnFamilyOptions state_options;
   state_options.write_buffer_size = options_.memtable_bytes;
   state_options.disable_auto_compactions = options_.simulation;
+  state_options.memtable_insert_with_hint_prefix_extractor = by_bucket_and_kind;
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, state_options}, {kRaftFamily, raft_options}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -140,6 +140,15 @@ class ApiLoad:
             thread.join()
 
 
+def log_contains(path, text):
+    """True if the file at path exists and contains text."""
+    try:
+        with open(path, errors="replace") as log:
+            return text in log.read()
+    except FileNotFoundError:
+        return False
+
+
 def wait_until(condition, timeout_s, what):
     """Polls condition() until it returns a true value; returns (value, seconds taken)."""
     start = time.time()
@@ -299,19 +308,28 @@ class ClusterTest(unittest.TestCase):
             hosts = {h["name"]: h["id"] for h in status["hosts"]}
             victim = next(p for p in cluster.state["hosts"] if hosts[p["name"]] != leader_id)
             leader = next(p for p in cluster.state["hosts"] if hosts[p["name"]] == leader_id)
-            leader_log = leader["argv"][leader["argv"].index("--log-file") + 1]
+            # Whichever host leads when the restart is seen logs it: under load the management
+            # leadership may move during the test, so every host's log is searched.
+            logs = [p["argv"][p["argv"].index("--log-file") + 1] for p in cluster.state["hosts"]]
             observer = next(i for i, p in enumerate(cluster.state["hosts"])
                             if p["name"] not in (victim["name"], leader["name"]))
 
             kill9(victim["pid"])
             cluster.restart(victim)
 
+            message = f"host {hosts[victim['name']]} ({victim['name']}) restarted"
+            observed = {}
             def restart_recorded():
-                with open(leader_log) as log:
-                    seen = f"host {hosts[victim['name']]} ({victim['name']}) restarted" in log.read()
+                observed["logged"] = any(log_contains(path, message) for path in logs)
                 s = cluster.json("status", host_index=observer)
-                return seen and s["epoch"] > epoch and s["hosts_up"] == 5 and s
-            status, seconds = wait_until(restart_recorded, LEASE_TTL_S + 10, "restart recorded")
+                observed.update(epoch=s["epoch"], hosts_up=s["hosts_up"], leader=s["leader"])
+                return observed["logged"] and s["epoch"] > epoch and s["hosts_up"] == 5 and s
+            try:
+                status, seconds = wait_until(restart_recorded, LEASE_TTL_S + 10,
+                                             "restart recorded")
+            except AssertionError as failure:
+                raise AssertionError(f"{failure}; last seen {observed}, epoch before {epoch}, "
+                                     f"leader before {leader_id}") from None
             print(f"restart of host {hosts[victim['name']]} recorded after {seconds:.1f} s",
                   file=sys.stderr)
             self.assertEqual(status["health"], "ok")
