@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/assert.h"
 #include "base/fault_points.h"
 #include "rpc/message_type.h"
 
@@ -118,24 +119,57 @@ Task<Result<rpc::Reply>> BucketClient::call_leader(BucketId bucket, uint32_t mes
                   last.to_string());
 }
 
+uint64_t BucketClient::open_request() {
+  uint64_t request = next_request_++;
+  outstanding_.insert(request);
+  return request;
+}
+
+void BucketClient::close_request(uint64_t request) { outstanding_.erase(request); }
+
 Task<Result<proto::BucketResult>> BucketClient::mutate(BucketId bucket,
                                                        proto::BucketCommand command,
                                                        Deadline deadline) {
-  uint64_t request = next_request_++;
-  outstanding_.insert(request);
+  uint64_t request = open_request();
   command.mutable_header()->set_session(options_.session);
   command.mutable_header()->set_request(request);
   // Everything below the lowest unanswered request was answered: the bucket may forget it.
   command.mutable_header()->set_acked_below(*outstanding_.begin());
+  auto result = co_await send_mutation(bucket, std::move(command), deadline);
+  close_request(request);
+  co_return result;
+}
+
+Task<Result<proto::BucketResult>> BucketClient::send_mutation(BucketId bucket,
+                                                              proto::BucketCommand command,
+                                                              Deadline deadline) {
   proto::BucketCallRequest call;
   call.set_bucket(bucket.value());
   *call.mutable_mutation() = std::move(command);
   auto reply = co_await call_leader(bucket, static_cast<uint32_t>(rpc::MessageType::kBucketCall),
                                     call.SerializeAsString(), deadline);
-  outstanding_.erase(request);
   if (!reply.ok()) co_return reply.status();
   TESS_CO_ASSIGN_OR_RETURN(auto response, reply->parse<proto::BucketCallResponse>());
   co_return std::move(*response.mutable_result());
+}
+
+Task<Result<proto::BucketResult>> BucketClient::meta(BucketId bucket, proto::MetaCommand command,
+                                                     uint64_t request, Deadline deadline) {
+  TESS_ASSERT(outstanding_.contains(request), "request {} is not open", request);
+  proto::BucketCommand mutation;
+  mutation.mutable_header()->set_session(options_.session);
+  mutation.mutable_header()->set_request(request);
+  mutation.mutable_header()->set_acked_below(*outstanding_.begin());
+  *mutation.mutable_meta() = std::move(command);
+  co_return co_await send_mutation(bucket, std::move(mutation), deadline);
+}
+
+Task<Result<proto::BucketResult>> BucketClient::meta_txn(BucketId bucket,
+                                                         proto::MetaTxnCommand command,
+                                                         Deadline deadline) {
+  proto::BucketCommand mutation;
+  *mutation.mutable_meta_txn() = std::move(command);
+  co_return co_await send_mutation(bucket, std::move(mutation), deadline);
 }
 
 Task<Result<proto::BucketResult>> BucketClient::put(BucketId bucket, std::string key,
@@ -168,23 +202,37 @@ Task<Result<proto::BucketResult>> BucketClient::compare_and_set(BucketId bucket,
 Task<Result<proto::BucketResult>> BucketClient::get(BucketId bucket, std::string key,
                                                     Deadline deadline) {
   proto::BucketCallRequest call;
-  call.set_bucket(bucket.value());
   call.mutable_get()->set_key(std::move(key));
-  auto reply = co_await call_leader(bucket, static_cast<uint32_t>(rpc::MessageType::kBucketCall),
-                                    call.SerializeAsString(), deadline);
-  if (!reply.ok()) co_return reply.status();
-  TESS_CO_ASSIGN_OR_RETURN(auto response, reply->parse<proto::BucketCallResponse>());
-  co_return std::move(*response.mutable_result());
+  co_return co_await read(bucket, std::move(call), deadline);
 }
 
 Task<Result<proto::BucketResult>> BucketClient::range(BucketId bucket, std::string start,
                                                       std::string end, uint32_t limit,
                                                       Deadline deadline) {
   proto::BucketCallRequest call;
-  call.set_bucket(bucket.value());
   call.mutable_range()->set_start(std::move(start));
   call.mutable_range()->set_end(std::move(end));
   call.mutable_range()->set_limit(limit);
+  co_return co_await read(bucket, std::move(call), deadline);
+}
+
+Task<Result<proto::BucketResult>> BucketClient::meta(BucketId bucket, proto::MetaCommand command,
+                                                     Deadline deadline) {
+  proto::BucketCommand mutation;
+  *mutation.mutable_meta() = std::move(command);
+  co_return co_await mutate(bucket, std::move(mutation), deadline);
+}
+
+Task<Result<proto::BucketResult>> BucketClient::meta_read(BucketId bucket, proto::MetaRead read,
+                                                          Deadline deadline) {
+  proto::BucketCallRequest call;
+  *call.mutable_meta_read() = std::move(read);
+  co_return co_await this->read(bucket, std::move(call), deadline);
+}
+
+Task<Result<proto::BucketResult>> BucketClient::read(BucketId bucket, proto::BucketCallRequest call,
+                                                     Deadline deadline) {
+  call.set_bucket(bucket.value());
   auto reply = co_await call_leader(bucket, static_cast<uint32_t>(rpc::MessageType::kBucketCall),
                                     call.SerializeAsString(), deadline);
   if (!reply.ok()) co_return reply.status();

@@ -75,17 +75,40 @@ class BucketClient {
   Task<Result<proto::BucketResult>> get(BucketId bucket, std::string key, Deadline deadline);
   Task<Result<proto::BucketResult>> range(BucketId bucket, std::string start, std::string end,
                                           uint32_t limit, Deadline deadline);
+  // A namespace mutation (exactly-once like every mutation) and a linearizable namespace read;
+  // the answer is in BucketResult.meta.
+  Task<Result<proto::BucketResult>> meta(BucketId bucket, proto::MetaCommand command,
+                                         Deadline deadline);
+  // The same as meta(), as `request` of a request the caller holds open (open_request): its
+  // stored result stays in the bucket until close_request, so that a cross-bucket transaction can
+  // answer it later (docs/design/2026-12-05-cross-bucket-transactions.md 3).
+  uint64_t open_request();
+  void close_request(uint64_t request);
+  Task<Result<proto::BucketResult>> meta(BucketId bucket, proto::MetaCommand command,
+                                         uint64_t request, Deadline deadline);
+  // A transaction command: no session (each is idempotent by transaction id).
+  Task<Result<proto::BucketResult>> meta_txn(BucketId bucket, proto::MetaTxnCommand command,
+                                             Deadline deadline);
+  Task<Result<proto::BucketResult>> meta_read(BucketId bucket, proto::MetaRead read,
+                                              Deadline deadline);
   // Waits until the bucket's entries up to `index` (an applied_index a result returned) are
   // durable on a majority.
   Task<Status> sync_to(BucketId bucket, uint64_t index, Deadline deadline);
 
   const BucketClientStats& stats() const { return stats_; }
+  uint64_t session() const { return options_.session; }
   // Closes every connection (outstanding calls fail).
   void close();
 
  private:
   Task<Result<proto::BucketResult>> mutate(BucketId bucket, proto::BucketCommand command,
                                            Deadline deadline);
+  // Sends `command` as it is (its header set, or none) to the bucket's leader.
+  Task<Result<proto::BucketResult>> send_mutation(BucketId bucket, proto::BucketCommand command,
+                                                  Deadline deadline);
+  // A read: `call` without its bucket, which this sets.
+  Task<Result<proto::BucketResult>> read(BucketId bucket, proto::BucketCallRequest call,
+                                         Deadline deadline);
   // Sends a call to the bucket's leader, following redirects and retrying, until it is answered
   // or `deadline` passes. `reply` receives the answering response's bytes.
   Task<Result<rpc::Reply>> call_leader(BucketId bucket, uint32_t message_type, std::string request,

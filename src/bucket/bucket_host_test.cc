@@ -10,104 +10,20 @@
 #include <thread>
 
 #include "bucket/bucket_client.h"
-#include "rpc/sim_network.h"
-#include "runtime/simulated_run.h"
-#include "testing/testing.h"
+#include "bucket/test_cluster.h"
 
 namespace tessera::bucket {
 namespace {
 
 using std::chrono::milliseconds;
 
-constexpr ClusterUuid kCluster = {9, 9, 9, 9, 9, 9, 9, 9, 1, 1, 1, 1, 1, 1, 1, 1};
-constexpr uint16_t kPort = 7100;
 constexpr uint32_t kBuckets = 24;
+constexpr ClusterUuid kCluster = kTestCluster;
 
-std::string node_name(HostId id) { return fmt::format("h{}", id.value()); }
-
-class Cluster final : public BucketDirectory {
+// Every test here runs key-value buckets.
+class Cluster : public TestCluster {
  public:
-  Cluster() : network_(context_.get_executor(), clock_, 3) {}
-
-  template <typename T>
-  T run(Task<T> task) {
-    return run_simulated(context_, clock_, std::move(task));
-  }
-
-  Task<Status> start(HostId id) {
-    BucketHostOptions o;
-    o.clock = &clock_;
-    o.network = &network_.node(node_name(id));
-    o.host = id;
-    o.cluster = kCluster;
-    o.path = dir_.file(node_name(id));
-    o.store.simulation = true;
-    o.store.boot_id.fill(3);
-    o.store.store_id_seed = 500 + id.value();
-    o.store.memtable_bytes = uint64_t{4} * 1024 * 1024;
-    o.seed = id.value();
-    o.replica.core.hibernate_after = hibernate_after_;
-    auto host = co_await BucketHost::open(context_.get_executor(), o,
-                                          [](HostId peer) -> std::optional<PeerAddress> {
-                                            return PeerAddress{node_name(peer), kPort};
-                                          });
-    if (!host.ok()) co_return host.status();
-    rpc::ServerOptions s;
-    s.clock = &clock_;
-    s.network = &network_.node(node_name(id));
-    s.port = kPort;
-    auto server = std::make_unique<rpc::RpcServer>(context_.get_executor(), s);
-    (*host)->register_handlers(*server);
-    TESS_CO_RETURN_IF_ERROR(server->start());
-    hosts_[id] = std::move(*host);
-    servers_[id] = std::move(server);
-    co_return Status();
-  }
-
-  Task<Status> found_buckets() {
-    raft::Config founding;
-    for (auto& [id, h] : hosts_) founding.voters.push_back(h->self());
-    std::sort(founding.voters.begin(), founding.voters.end());
-    for (auto& [id, h] : hosts_) {
-      for (uint32_t b = 0; b < kBuckets; ++b) {
-        TESS_CO_RETURN_IF_ERROR(co_await h->ensure_replica(BucketId(b), founding));
-      }
-    }
-    co_return Status();
-  }
-
-  Task<Status> stop(HostId id, bool clean) {
-    Status s = co_await hosts_.at(id)->shutdown(clean);
-    co_await servers_.at(id)->shutdown(Deadline::after(milliseconds(100), clock_));
-    network_.crash(node_name(id));
-    servers_.erase(id);
-    hosts_.erase(id);
-    co_return s;
-  }
-
-  // BucketDirectory: every host holds every bucket.
-  std::vector<HostId> replicas(BucketId) const override {
-    return {HostId(1), HostId(2), HostId(3)};
-  }
-  std::optional<PeerAddress> address(HostId host) const override {
-    return PeerAddress{node_name(host), kPort};
-  }
-  Task<Status> refresh(Deadline) override { co_return Status(); }
-
-  BucketHost& host(HostId id) { return *hosts_.at(id); }
-  void set_hibernate_after(raft::Duration after) { hibernate_after_ = after; }
-  FakeClock& clock() { return clock_; }
-  boost::asio::io_context& context() { return context_; }
-  rpc::SimNetwork& network() { return network_; }
-
- private:
-  testing::TempDir dir_;
-  boost::asio::io_context context_;
-  FakeClock clock_;
-  rpc::SimNetwork network_;
-  std::map<HostId, std::unique_ptr<BucketHost>> hosts_;
-  std::map<HostId, std::unique_ptr<rpc::RpcServer>> servers_;
-  raft::Duration hibernate_after_ = raft::Duration::zero();
+  Cluster() : TestCluster(kBuckets) {}
 };
 
 Task<int> scenario(Cluster* c) {

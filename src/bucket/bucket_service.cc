@@ -43,6 +43,9 @@ Task<Result<rpc::Reply>> BucketService::handle_call(rpc::Request request) {
       result = co_await replica->range(call.range().start(), call.range().end(),
                                        call.range().limit(), request.deadline);
       break;
+    case proto::BucketCallRequest::kMetaRead:
+      result = co_await replica->meta_read(std::move(*call.mutable_meta_read()), request.deadline);
+      break;
     case proto::BucketCallRequest::OPERATION_NOT_SET:
       break;
   }

@@ -1,7 +1,6 @@
 #include "bucket/keys.h"
 
 namespace tessera::bucket {
-namespace {
 
 void append_be32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
@@ -10,8 +9,6 @@ void append_be32(std::string& out, uint32_t v) {
 void append_be64(std::string& out, uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
 }
-
-}  // namespace
 
 std::string bucket_begin(BucketId bucket) {
   std::string out;

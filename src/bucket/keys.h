@@ -16,6 +16,15 @@ enum class KeyKind : char {
   kUserKey = 'K',  // 'K' key: this key-value data.
   kSession = 'Y',  // 'Y' session: SessionRecord.
   kResult = 'X',   // 'X' session request: the stored BucketResult.
+  // The namespace's kinds (src/meta/keys.h, docs/design/2026-12-05-namespace.md 3).
+  kNamespaceCounters = 'C',
+  kInode = 'I',
+  kDirEntry = 'D',
+  kXattr = 'A',
+  kOrphan = 'O',
+  kOpenHandle = 'H',
+  kTxnIntent = 'T',
+  kTxnLock = 'L',
 };
 
 // Every key of `bucket` is in [bucket_begin(bucket), bucket_end(bucket)).
@@ -27,6 +36,10 @@ std::string user_key(BucketId bucket, std::string_view key);
 std::string session_key(BucketId bucket, uint64_t session);
 std::string result_key(BucketId bucket, uint64_t session, uint64_t request);
 std::string bucket_state_key(BucketId bucket);
+
+// Big-endian integers appended to a key (so that keys sort numerically).
+void append_be32(std::string& out, uint32_t v);
+void append_be64(std::string& out, uint64_t v);
 
 // The user key inside a 'K' key. REQUIRES: `full` starts with kind_prefix(bucket, kUserKey).
 std::string_view user_key_of(std::string_view full);

@@ -22,6 +22,26 @@ Status status_of(const proto::BucketResult& result) {
   return Status(static_cast<StatusCode>(result.status_code()), result.message());
 }
 
+Result<std::optional<proto::BucketResult>> stored_result(StateStore& store, BucketId bucket,
+                                                         uint64_t session, uint64_t request) {
+  TESS_ASSIGN_OR_RETURN(auto bytes, store.get(result_key(bucket, session, request)));
+  if (!bytes) return std::optional<proto::BucketResult>();
+  proto::BucketResult result;
+  if (!result.ParseFromString(*bytes)) {
+    return error(StatusCode::kCorruption, "stored result of {}/{} unreadable", session, request);
+  }
+  return std::optional<proto::BucketResult>(std::move(result));
+}
+
+Result<bool> replace_stored_result(StateStore& store, BucketId bucket, uint64_t session,
+                                   uint64_t request, const proto::BucketResult& result) {
+  std::string key = result_key(bucket, session, request);
+  TESS_ASSIGN_OR_RETURN(auto old, store.get(key));
+  if (!old) return false;
+  store.put(key, result.SerializeAsString());
+  return true;
+}
+
 Status KvStateMachine::validate(const proto::BucketCommand& command) {
   auto check_key = [](const std::string& key) -> Status {
     if (key.empty()) return error(StatusCode::kInvalidArgument, "empty key");
@@ -49,6 +69,8 @@ Status KvStateMachine::validate(const proto::BucketCommand& command) {
       TESS_RETURN_IF_ERROR(check_value(command.cas().expected()));
       return check_value(command.cas().value());
     case proto::BucketCommand::kExpireSessions:
+    case proto::BucketCommand::kMeta:  // The handler validates its own commands.
+    case proto::BucketCommand::kMetaTxn:
       return Status();
     case proto::BucketCommand::COMMAND_NOT_SET:
       break;
@@ -62,6 +84,18 @@ Result<proto::BucketResult> KvStateMachine::apply(StateStore& store, uint64_t in
   if (!command.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     // Deterministic on every replica: the same bytes fail to parse everywhere.
     auto result = result_of(error(StatusCode::kInvalidArgument, "malformed command at {}", index));
+    result.set_applied_index(index);
+    return result;
+  }
+  if (command.has_meta_txn()) {
+    proto::BucketResult result;
+    if (handler_ == nullptr) {
+      result = result_of(error(StatusCode::kUnimplemented, "this bucket has no namespace"));
+    } else {
+      ApplyContext context{bucket_, index, command.log_time_ms()};
+      TESS_ASSIGN_OR_RETURN(*result.mutable_meta(),
+                            handler_->execute_txn(store, context, command.meta_txn()));
+    }
     result.set_applied_index(index);
     return result;
   }
@@ -90,15 +124,11 @@ Result<proto::BucketResult> KvStateMachine::execute(StateStore& store, uint64_t 
     return error(StatusCode::kCorruption, "session record of {} unreadable", header.session());
   }
   std::string result_k = result_key(bucket_, header.session(), header.request());
-  TESS_ASSIGN_OR_RETURN(auto stored_result, store.get(result_k));
-  if (stored_result) {
+  TESS_ASSIGN_OR_RETURN(auto first_answer,
+                        stored_result(store, bucket_, header.session(), header.request()));
+  if (first_answer) {
     TESS_COVER("bucket.retried_mutation_answered_from_session");
-    proto::BucketResult result;
-    if (!result.ParseFromString(*stored_result)) {
-      return error(StatusCode::kCorruption, "stored result of {}/{} unreadable", header.session(),
-                   header.request());
-    }
-    return result;
+    return std::move(*first_answer);
   }
   proto::BucketResult result;
   result.set_applied_index(index);
@@ -133,6 +163,15 @@ Result<proto::BucketResult> KvStateMachine::execute(StateStore& store, uint64_t 
     TESS_ASSIGN_OR_RETURN(auto old, store.get(k));
     result.set_found(old.has_value());
     store.erase(k);
+  } else if (command.has_meta()) {
+    if (handler_ == nullptr) {
+      result = result_of(error(StatusCode::kUnimplemented, "this bucket has no namespace"));
+      result.set_applied_index(index);
+    } else {
+      ApplyContext context{bucket_, index, command.log_time_ms()};
+      TESS_ASSIGN_OR_RETURN(*result.mutable_meta(),
+                            handler_->execute(store, context, command.meta()));
+    }
   } else if (command.has_cas()) {
     const proto::KvCompareAndSet& cas = command.cas();
     std::string k = user_key(bucket_, cas.key());
@@ -216,6 +255,16 @@ Result<proto::BucketResult> KvStateMachine::range(StateStore& store, std::string
   proto::BucketResult result;
   result.set_found(!pairs.empty());
   result.set_value(std::move(out));
+  return result;
+}
+
+Result<proto::BucketResult> KvStateMachine::meta_read(StateStore& store,
+                                                      const proto::MetaRead& read) const {
+  if (handler_ == nullptr) {
+    return result_of(error(StatusCode::kUnimplemented, "this bucket has no namespace"));
+  }
+  proto::BucketResult result;
+  TESS_ASSIGN_OR_RETURN(*result.mutable_meta(), handler_->read(store, bucket_, read));
   return result;
 }
 

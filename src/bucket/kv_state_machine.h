@@ -13,11 +13,13 @@
 // returned as a failed Result: the replica must stop applying rather than diverge.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "base/status.h"
 #include "base/strong_id.h"
+#include "bucket/command_handler.h"
 #include "bucket/state_store.h"
 #include "proto/bucket.pb.h"
 
@@ -30,7 +32,10 @@ inline constexpr size_t kMaxRangeLimit = 1000;
 
 class KvStateMachine {
  public:
-  explicit KvStateMachine(BucketId bucket) : bucket_(bucket) {}
+  // `handler` runs MetaCommands and MetaReads; nullptr: they are refused with kUnimplemented.
+  // REQUIRES: `handler` outlives the machine.
+  explicit KvStateMachine(BucketId bucket, CommandHandler* handler = nullptr)
+      : bucket_(bucket), handler_(handler) {}
 
   // Applies the command (a serialized BucketCommand) committed at `index`. The BucketResult is
   // the answer to send (its status_code says whether the command succeeded); a failed Result is a
@@ -44,6 +49,8 @@ class KvStateMachine {
   // BucketResult.value: repeated (u32 key bytes, key, u32 value bytes, value), little-endian.
   Result<proto::BucketResult> range(StateStore& store, std::string_view start, std::string_view end,
                                     size_t limit) const;
+  // A namespace read, through the handler.
+  Result<proto::BucketResult> meta_read(StateStore& store, const proto::MetaRead& read) const;
 
   // Validation shared by the proposer (refuse early) and apply (refuse deterministically).
   static Status validate(const proto::BucketCommand& command);
@@ -57,7 +64,17 @@ class KvStateMachine {
                               proto::SessionRecord& record);
 
   BucketId bucket_;
+  CommandHandler* handler_;
 };
+
+// Replaces the stored result of (session, request) if one is stored (a result the client has
+// acknowledged is gone and stays gone). For a transaction that answers a client's request later
+// than the request's own apply. Returns whether one was stored.
+Result<bool> replace_stored_result(StateStore& store, BucketId bucket, uint64_t session,
+                                   uint64_t request, const proto::BucketResult& result);
+// The stored result of (session, request), if any.
+Result<std::optional<proto::BucketResult>> stored_result(StateStore& store, BucketId bucket,
+                                                         uint64_t session, uint64_t request);
 
 // BucketResult helpers.
 proto::BucketResult result_of(const Status& status);

@@ -130,7 +130,7 @@ Replica::Replica(Executor executor, const Clock& clock, LogStore& store, BucketI
       bucket_(bucket),
       options_(std::move(options)),
       outbox_(outbox),
-      machine_(bucket),
+      machine_(bucket, options_.command_handler),
       wake_timer_(executor_),
       stopped_timer_(executor_) {}
 
@@ -461,6 +461,10 @@ void Replica::serve_reads() {
 Result<proto::BucketResult> Replica::serve(const PendingRead& read) {
   // Served on the loop right after the check that allowed it, with no suspension between: a
   // newer leader's writes cannot come between the lease (or ReadIndex round) and this read.
+  if (read.meta) {
+    StoredState state(store_);
+    return machine_.meta_read(state, *read.meta);
+  }
   if (read.limit == 0) {
     TESS_ASSIGN_OR_RETURN(auto value, store_.get_state(user_key(bucket_, read.key)));
     proto::BucketResult result;
@@ -584,6 +588,12 @@ Task<Result<proto::BucketResult>> Replica::range(std::string start, std::string 
   pending.end = std::move(end);
   pending.limit = limit;
   co_return co_await read(std::move(pending), deadline);
+}
+
+Task<Result<proto::BucketResult>> Replica::meta_read(proto::MetaRead read, Deadline deadline) {
+  PendingRead pending;
+  pending.meta = std::move(read);
+  co_return co_await this->read(std::move(pending), deadline);
 }
 
 Task<Result<proto::BucketResult>> Replica::read(PendingRead pending, Deadline deadline) {

@@ -54,6 +54,9 @@ struct ReplicaOptions {
   // The log is compacted to applied - keep_entries once it holds more than compact_above_entries.
   uint64_t compact_above_entries = 10'000;
   uint64_t keep_entries = 1'000;
+  // Runs the namespace's commands and reads (bucket/command_handler.h); nullptr: a key-value
+  // bucket. Not owned; shared by the process's replicas and outlives them.
+  CommandHandler* command_handler = nullptr;
 };
 
 class Replica {
@@ -102,6 +105,8 @@ class Replica {
   // A linearizable read of up to `limit` keys in [start, end) (KvStateMachine::range).
   Task<Result<proto::BucketResult>> range(std::string start, std::string end, size_t limit,
                                           Deadline deadline);
+  // A linearizable namespace read (CommandHandler::read): the same failures as get().
+  Task<Result<proto::BucketResult>> meta_read(proto::MetaRead read, Deadline deadline);
   // Waits until every entry up to `index` is durable on a majority (SyncTo). Leader only.
   Task<Status> sync_to(uint64_t index, Deadline deadline);
 
@@ -125,9 +130,10 @@ class Replica {
   };
   struct PendingRead {
     Waiter* waiter = nullptr;
-    std::string key;       // get, or the start of a range
-    std::string end;       // range only
-    size_t limit = 0;      // range only; 0: a get
+    std::string key;                      // get, or the start of a range
+    std::string end;                      // range only
+    size_t limit = 0;                     // range only; 0: a get
+    std::optional<proto::MetaRead> meta;  // A namespace read instead of a get or range.
     raft::LogIndex index;  // Serve once applied >= index (zero until the core answers).
   };
   Task<Result<proto::BucketResult>> read(PendingRead read, Deadline deadline);

@@ -72,6 +72,13 @@ int64_t now_unix_ms() {
 
 }  // namespace
 
+void add_api_options(CLI::App* command, ApiOptions* options) {
+  command->add_option("--api", options->api,
+                      "HOST:PORT[,HOST:PORT...] of hosts' REST API, tried in turn (default: "
+                      "$TESS_API, the local cluster, or 127.0.0.1:7500)");
+  command->add_flag("--json", options->json, "print the API's JSON instead of a table");
+}
+
 std::string ApiClient::default_cache_path() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
     return std::string(xdg) + "/tessera/api-endpoints.json";

@@ -10,6 +10,7 @@
 // management leader are followed; errors come back as Status values with the API's code.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -19,6 +20,15 @@
 namespace tessera::cli {
 
 inline constexpr const char* kDefaultLocalDir = "/tmp/tessera-local";
+
+// The options every command on a cluster takes: where its API is (ApiClient::resolve), and
+// whether to print the API's JSON instead of a table.
+struct ApiOptions {
+  std::string api;
+  bool json = false;
+};
+// Adds --api and --json to `command`. REQUIRES: `options` outlives the parse.
+void add_api_options(CLI::App* command, ApiOptions* options);
 
 class ApiClient {
  public:

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/api_client.h"
+#include "cli/size.h"
 
 namespace tessera::cli {
 
@@ -14,30 +15,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Common {
-  std::string api;
-  bool json = false;
-};
+std::string bytes(uint64_t value) { return format_bytes(value); }
 
-void add_common(CLI::App* command, Common* common) {
-  command->add_option("--api", common->api,
-                      "HOST:PORT[,HOST:PORT...] of hosts' REST API, tried in turn (default: "
-                      "$TESS_API, the local cluster, or 127.0.0.1:7500)");
-  command->add_flag("--json", common->json, "print the API's JSON instead of a table");
-}
-
-std::string bytes(uint64_t value) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double scaled = static_cast<double>(value);
-  int unit = 0;
-  while (scaled >= 1024 && unit < 5) {
-    scaled /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", value) : fmt::format("{:.1f} {}", scaled, units[unit]);
-}
-
-Status show(const Common& common, const std::string& path, void (*print)(const json&)) {
+Status show(const ApiOptions& common, const std::string& path, void (*print)(const json&)) {
   TESS_ASSIGN_OR_RETURN(json body, ApiClient::resolve(common.api).call("GET", path));
   if (common.json) {
     fmt::print("{}\n", body.dump(2));
@@ -191,7 +171,7 @@ void print_bucket(const json& bucket) {
 }
 
 struct CreateArgs {
-  Common common;
+  ApiOptions common;
   uint32_t data = 0;
   uint32_t parity = 0;
   int32_t hot_spare = -1;
@@ -287,31 +267,31 @@ void print_status(const json& status) {
 }
 
 void add_cluster_commands(CLI::App& app, Status* result) {
-  auto status_common = std::make_shared<Common>();
+  auto status_common = std::make_shared<ApiOptions>();
   CLI::App* status = app.add_subcommand("status", "the cluster's health, hosts, drives, capacity");
-  add_common(status, status_common.get());
+  add_api_options(status, status_common.get());
   status->callback([status_common, result] {
     *result = show(*status_common, "/api/v1/status", [](const json& body) { print_status(body); });
   });
 
   CLI::App* host = app.add_subcommand("host", "hosts of the cluster");
   host->require_subcommand(1);
-  auto host_common = std::make_shared<Common>();
+  auto host_common = std::make_shared<ApiOptions>();
   CLI::App* host_list =
       host->add_subcommand("list", "every host with its address, failure domain, state");
-  add_common(host_list, host_common.get());
+  add_api_options(host_list, host_common.get());
   host_list->callback(
       [host_common, result] { *result = show(*host_common, "/api/v1/hosts", print_hosts); });
 
   CLI::App* drive = app.add_subcommand("drive", "drives of the cluster");
   drive->require_subcommand(1);
-  auto drive_common = std::make_shared<Common>();
+  auto drive_common = std::make_shared<ApiOptions>();
   CLI::App* drive_list = drive->add_subcommand("list", "every drive with its capacity, use, state");
-  add_common(drive_list, drive_common.get());
+  add_api_options(drive_list, drive_common.get());
   drive_list->callback(
       [drive_common, result] { *result = show(*drive_common, "/api/v1/drives", print_drives); });
   struct AddArgs {
-    Common common;
+    ApiOptions common;
     std::string host;
     std::string path;
   };
@@ -320,7 +300,7 @@ void add_cluster_commands(CLI::App& app, Status* result) {
       drive->add_subcommand("add", "add a drive (file or block device) to a host");
   drive_add->add_option("HOST", add_args->host, "host id or name")->required();
   drive_add->add_option("PATH", add_args->path, "path of the drive on that host")->required();
-  add_common(drive_add, &add_args->common);
+  add_api_options(drive_add, &add_args->common);
   drive_add->callback([add_args, result] {
     auto reply = ApiClient::resolve(add_args->common.api)
                      .call("POST", "/api/v1/drives",
@@ -338,15 +318,15 @@ void add_cluster_commands(CLI::App& app, Status* result) {
 
   CLI::App* bucket = app.add_subcommand("bucket", "buckets: the units of metadata ownership");
   bucket->require_subcommand(1);
-  auto bucket_common = std::make_shared<Common>();
+  auto bucket_common = std::make_shared<ApiOptions>();
   CLI::App* bucket_list = bucket->add_subcommand(
       "list", "every bucket's leader, term, commit and durable index, and replicas");
-  add_common(bucket_list, bucket_common.get());
+  add_api_options(bucket_list, bucket_common.get());
   bucket_list->callback([bucket_common, result] {
     *result = show(*bucket_common, "/api/v1/buckets", print_buckets);
   });
   struct ShowArgs {
-    Common common;
+    ApiOptions common;
     uint32_t bucket = 0;
   };
   auto show_args = std::make_shared<ShowArgs>();
@@ -354,7 +334,7 @@ void add_cluster_commands(CLI::App& app, Status* result) {
       "show",
       "one bucket: leader, placement, quorum, and each replica's state, lag, applied index");
   bucket_show->add_option("N", show_args->bucket, "bucket id")->required();
-  add_common(bucket_show, &show_args->common);
+  add_api_options(bucket_show, &show_args->common);
   bucket_show->callback([show_args, result] {
     *result =
         show(show_args->common, fmt::format("/api/v1/buckets/{}", show_args->bucket), print_bucket);
@@ -378,17 +358,17 @@ void add_cluster_commands(CLI::App& app, Status* result) {
                              create_args->replica_replacement_delay_s,
                              "seconds a host may be down before its bucket replicas are replaced "
                              "elsewhere, 1 to 86400 (default: 30)");
-  add_common(create_command, &create_args->common);
+  add_api_options(create_command, &create_args->common);
   create_command->callback([create_args, result] { *result = create(*create_args); });
 
   struct SpareArgs {
-    Common common;
+    ApiOptions common;
     uint32_t hot_spare = 0;
   };
   auto spare_args = std::make_shared<SpareArgs>();
   CLI::App* spare = cluster->add_subcommand("hot-spare", "set the hot spare (failure domains)");
   spare->add_option("N", spare_args->hot_spare, "failure domains of spare capacity")->required();
-  add_common(spare, &spare_args->common);
+  add_api_options(spare, &spare_args->common);
   spare->callback([spare_args, result] {
     auto reply =
         ApiClient::resolve(spare_args->common.api)

@@ -6,6 +6,7 @@
 
 #include "cli/cluster_commands.h"
 #include "cli/exit_code.h"
+#include "cli/filesystem_commands.h"
 #include "cli/local_cluster.h"
 #include "cli/sim_placement.h"
 
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   tessera::Status result;
   tessera::cli::add_cluster_commands(app, &result);
+  tessera::cli::add_filesystem_commands(app, &result);
   tessera::cli::add_local_commands(app, &result);
   tessera::cli::add_sim_commands(app, &result);
   try {

@@ -25,6 +25,7 @@ struct ClusterKeys {
   std::string host_name(const std::string& name) const { return root + "ids/host-name/" + name; }
   std::string next_host_id() const { return root + "ids/next-host"; }
   std::string next_drive_id() const { return root + "ids/next-drive"; }
+  std::string next_filesystem_id() const { return root + "ids/next-filesystem"; }
   std::string hosts() const { return root + "hosts/"; }
   std::string host(uint32_t id) const { return hosts() + std::to_string(id); }
   std::string election() const { return root + "election/mgmt"; }
@@ -33,6 +34,12 @@ struct ClusterKeys {
   std::string bucket_shard(uint32_t shard) const {
     return map() + "buckets/" + std::to_string(shard);
   }
+  // Filesystems (docs/design/2026-12-05-filesystems.md 2): the version and every record are one
+  // range under filesystems().
+  std::string filesystems() const { return root + "filesystems/"; }
+  std::string filesystems_version() const { return filesystems() + "version"; }
+  std::string filesystem_records() const { return filesystems() + "records/"; }
+  std::string filesystem(uint32_t id) const { return filesystem_records() + std::to_string(id); }
 };
 
 // 1024 buckets per shard: 64 shards at 65,536 buckets, within etcd's 128 operations per

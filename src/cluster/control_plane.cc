@@ -587,4 +587,22 @@ Task<Status> ControlPlane::set_hot_spare(uint32_t hot_spare) {
   co_return co_await write_map(std::move(write), held->election_revision);
 }
 
+Task<Result<FilesystemTable>> ControlPlane::filesystems() {
+  co_return co_await load_filesystems(store_.get(), keys_, store_deadline());
+}
+
+Task<Result<proto::FilesystemRecord>> ControlPlane::change_filesystem(FilesystemChange change,
+                                                                      FilesystemUsageTable usage) {
+  std::shared_ptr<const ClusterView> held = view();
+  if (held->leader_host_id != host_id_ || held->election_revision <= 0) {
+    co_return error(StatusCode::kFailedPrecondition, "this host is not the management leader");
+  }
+  Deadline deadline = store_deadline();
+  TESS_CO_RETURN_IF_ERROR(co_await filesystem_writer_.acquire(deadline));
+  SemaphorePermit permit(&filesystem_writer_);
+  co_return co_await tessera::change_filesystem(store_.get(), keys_, std::move(change),
+                                                std::move(usage), held->election_revision,
+                                                now_unix_ms(), deadline);
+}
+
 }  // namespace tessera

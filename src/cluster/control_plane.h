@@ -47,6 +47,7 @@
 
 #include "cluster/cluster_map.h"
 #include "cluster/config_store.h"
+#include "cluster/filesystems.h"
 #include "runtime/async_semaphore.h"
 #include "runtime/clock.h"
 #include "runtime/task.h"
@@ -133,6 +134,15 @@ class ControlPlane {
   Task<Status> create_cluster(CreationRequest request);
   Task<Status> set_hot_spare(uint32_t hot_spare);
 
+  // Filesystems (cluster/filesystems.h). Any host: the table as etcd holds it now (a
+  // linearizable read within the store deadline).
+  Task<Result<FilesystemTable>> filesystems();
+  // Management leader: one filesystem change (change_filesystem), fenced by this host's term and
+  // one at a time from this host. kFailedPrecondition if this host is not the leader (the REST API
+  // redirects first); otherwise change_filesystem's results. `usage`: what each filesystem holds.
+  Task<Result<proto::FilesystemRecord>> change_filesystem(FilesystemChange change,
+                                                          FilesystemUsageTable usage);
+
  private:
   class GatedStore;
   ControlPlane(ControlPlaneEnv env, ControlPlaneOptions options, std::string uuid, uint32_t host_id,
@@ -185,6 +195,9 @@ class ControlPlane {
   boost::asio::steady_timer round_timer_;
   boost::asio::steady_timer ended_timer_;
   AsyncSemaphore map_writer_{1};  // One map change at a time from this host.
+  // One filesystem change at a time from this host: concurrent ones would only beat each other's
+  // version comparison and retry.
+  AsyncSemaphore filesystem_writer_{1};
   std::string unchanged_inputs_;  // Map revision + registrations of the last round without change.
   // When this host, as management leader in term down_since_term_ (its election revision), first
   // saw each host down: the replacement delay runs from there on this host's clock_, and starts

@@ -116,6 +116,7 @@ Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
   host.replica = options.replica;
   host.replica.core.hibernate_after =
       std::chrono::duration_cast<raft::Duration>(options.hibernate_after);
+  host.replica.command_handler = &self->namespace_handler_;
   host.placement = &self->placement_;
   TESS_CO_ASSIGN_OR_RETURN(host.store.boot_id, read_boot_id());
   host.store.store_id_seed = options.seed;

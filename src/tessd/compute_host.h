@@ -17,6 +17,7 @@
 
 #include "bucket/bucket_host.h"
 #include "cluster/control_plane.h"
+#include "meta/namespace_handler.h"
 #include "raft/types.h"
 
 namespace tessera {
@@ -27,7 +28,7 @@ namespace tessera {
 // such a bucket's replicas come from its leader, never from founding.
 std::optional<raft::Config> founding_config(const ClusterMap& map, BucketId bucket);
 
-// The JSON of this host's replicas for GET /api/v1/local/buckets (rest_api.h, LocalBuckets).
+// The JSON of this host's replicas for GET /api/v1/local/buckets (api/rest_api.h, LocalBuckets).
 nlohmann::json replica_status_json(const std::vector<bucket::ReplicaStatus>& replicas);
 
 // The placement a host's bucket leaders reconcile with (bucket::PlacementSource), read from the
@@ -97,6 +98,8 @@ class ComputeHost {
   ComputeHostOptions options_;
   const ControlPlane* control_;
   MapPlacement placement_;
+  // Runs the namespace in every bucket; declared before buckets_, whose replicas use it.
+  meta::NamespaceHandler namespace_handler_;
   std::unique_ptr<bucket::BucketHost> buckets_;
   uint64_t followed_epoch_ = 0;
   bool stopping_ = false;

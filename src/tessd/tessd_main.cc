@@ -8,10 +8,10 @@
 #include <fstream>
 #include <random>
 
+#include "api/rest_api.h"
 #include "base/log.h"
 #include "cluster/control_plane.h"
 #include "cluster/etcd_config_store.h"
-#include "cluster/rest_api.h"
 #include "http/http.h"
 #include "rpc/server.h"
 #include "runtime/blocking_bridge.h"
@@ -123,18 +123,18 @@ Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
   ControlPlane* control_ptr = &control;
   BlockingBridge* bridge = member.bridge.get();
   DriveHost* drives_ptr = &drives;
-  LocalDrives local;
-  local.add = [control_ptr, control_bridge, bridge, drives_ptr](const std::string& path) {
+  api::ApiSources sources;
+  sources.drives.add = [control_ptr, control_bridge, bridge, drives_ptr](const std::string& path) {
     return add_local_drive(control_ptr, control_bridge, bridge, drives_ptr, path);
   };
-  local.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
-  LocalBuckets buckets;
+  sources.drives.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
   const ComputeHost* compute = member.compute.get();
-  buckets.status = [bridge, compute] { return bridge->run(bucket_status_task(compute)); };
+  sources.buckets.status = [bridge, compute] { return bridge->run(bucket_status_task(compute)); };
+  // sources.filesystem_usage stays empty: nothing counts a filesystem's files and bytes yet (the
+  // namespace and the data path will; docs/design/2026-12-05-filesystems.md 6).
   member.api = std::make_unique<http::Server>(
-      http_host, http_port,
-      [control_ptr, control_bridge, local, buckets](const http::Request& request) {
-        return handle_api_request(*control_ptr, *control_bridge, local, buckets, request);
+      http_host, http_port, [control_ptr, control_bridge, sources](const http::Request& request) {
+        return api::handle_api_request(*control_ptr, *control_bridge, sources, request);
       });
   TESS_RETURN_IF_ERROR(member.api->start());
   TESS_LOG_INFO("REST API on {}:{}", http_host, member.api->port());

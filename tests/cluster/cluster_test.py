@@ -487,6 +487,97 @@ class ClusterTest(unittest.TestCase):
             cluster.close()
             shutil.rmtree(caches, ignore_errors=True)
 
+    def test_filesystems(self):
+        # Filesystems through `tess fs` (docs/design/2026-12-05-filesystems.md): records in etcd,
+        # changes redirected to the management leader, capacity provisioned from what is usable.
+        cluster = LocalCluster(23500, hosts=5, data=3, parity=2)
+        mib = 1 << 20
+        try:
+            listed, _ = wait_until(lambda: (f := cluster.json("fs", "list")) and
+                                   f["capacity"]["usable_bytes"] and f, 30, "the map in the view")
+            self.assertEqual(listed["filesystems"], [])
+            usable = listed["capacity"]["usable_bytes"]
+            self.assertEqual(usable, cluster.json("status")["capacity"]["usable_bytes"])
+
+            # Any host takes a change (the others redirect it to the leader).
+            for i in range(5):
+                code, out, err = cluster.tess("fs", "create", "alpha", "--capacity", "100MiB",
+                                              host_index=i, check=False)
+                self.assertEqual(code, 0 if i == 0 else 4, err)
+                if i == 0:
+                    self.assertIn("filesystem alpha created: id 1, capacity 100.0 MiB (104857600 bytes)",
+                                  out)
+                else:
+                    self.assertIn("a filesystem named 'alpha' exists already (id 1)", err)
+            beta = cluster.json("fs", "create", "beta", host_index=3)
+            self.assertEqual(beta["id"], 2)
+            self.assertEqual(beta["capacity_bytes"], usable - 100 * mib, "what was left")
+            self.assertIsNone(beta["used_bytes"])
+            self.assertIsNone(beta["files"])
+
+            refused = [
+                (["create", "gamma", "--capacity", "1M"], 6,
+                 "a capacity of 1048576 bytes (1.0 MiB) exceeds the 0 bytes left unprovisioned: "
+                 f"filesystems provision {usable} bytes"),
+                (["create", "gamma"], 6, "nothing is left to provision"),
+                (["create", "a b"], 2, "filesystem name 'a b' has ' ' at position 2"),
+                (["create", "_x"], 2, "must start with a letter or a digit"),
+                (["create", "x" * 65], 2, "is 65 characters long; the most is 64"),
+                (["create", "a?force=true"], 2, "has '?' at position 2"),
+                (["delete", "a?force=true"], 2, "has '%' at position 2"),
+                (["create", "gamma", "--capacity", "10X"], 2, "'10X' is not a size ('X' is not a unit)"),
+                (["create", "gamma", "--capacity", "0.5"], 2, "not a whole number of bytes"),
+                (["create", "gamma", "--capacity", "1000"], 2, "a filesystem's capacity is at least 1048576"),
+                (["update", "alpha", "--capacity", "1T"], 6,
+                 f"a capacity of 1099511627776 bytes (1.0 TiB) for 'alpha' exceeds the {100 * mib} "
+                 "bytes (100.0 MiB) it may have"),
+                (["update", "nope", "--capacity", "1G"], 3, "no filesystem named 'nope'"),
+                (["delete", "nope", "--force"], 3, "no filesystem named 'nope'"),
+                (["delete", "alpha"], 4, "its usage is not reported yet, so it cannot be shown empty"),
+            ]
+            for args, expected, message in refused:
+                code, _, err = cluster.tess("fs", *args, host_index=1, check=False)
+                self.assertEqual(code, expected, f"{args}: {err}")
+                self.assertIn(message, err, args)
+            print(f"over capacity: {cluster.tess('fs', 'create', 'g', '--capacity', '1T', check=False)[2].strip()}",
+                  file=sys.stderr)
+
+            # Online changes: shrink beta, grow alpha into what that freed.
+            _, out, _ = cluster.tess("fs", "update", "beta", "--capacity", "200MiB")
+            self.assertIn("filesystem beta: capacity 200.0 MiB (209715200 bytes)", out)
+            cluster.tess("fs", "update", "alpha", "--capacity", "300M", host_index=2)
+            listed = cluster.json("fs", "list", host_index=4)
+            self.assertEqual([(f["name"], f["id"], f["capacity_bytes"], f["state"])
+                              for f in listed["filesystems"]],
+                             [("alpha", 1, 300 * mib, "active"), ("beta", 2, 200 * mib, "active")])
+            self.assertEqual(listed["capacity"]["provisioned_bytes"], 500 * mib)
+            self.assertEqual(listed["capacity"]["unprovisioned_bytes"], usable - 500 * mib)
+            _, table, _ = cluster.tess("fs", "list")
+            lines = table.splitlines()
+            self.assertEqual(lines[0].split(), ["NAME", "ID", "CAPACITY", "USED", "FILES", "STATE"])
+            self.assertEqual(lines[1].split(), ["alpha", "1", "300.0", "MiB", "-", "-", "active"])
+            self.assertIn("2 filesystems; 500.0 MiB provisioned of", lines[3])
+
+            # Delete: forced (usage is not reported yet); the name is free at once, with a new id.
+            _, out, _ = cluster.tess("fs", "delete", "alpha", "--force", host_index=3)
+            self.assertIn("filesystem alpha (id 1) is being deleted", out)
+            code, _, err = cluster.tess("fs", "create", "alpha", "--capacity", "1GiB", check=False)
+            self.assertEqual(code, 6, err)  # 1 GiB does not fit: the limit holds after a delete.
+            again = cluster.json("fs", "create", "alpha")
+            self.assertEqual(again["id"], 3)
+            self.assertEqual(again["capacity_bytes"], usable - 200 * mib, "alpha's 300 MiB freed")
+            listed = cluster.json("fs", "list", host_index=1)
+            self.assertEqual([(f["name"], f["id"], f["state"]) for f in listed["filesystems"]],
+                             [("alpha", 3, "active"), ("beta", 2, "active"), ("alpha", 1, "deleting")])
+            _, table, _ = cluster.tess("fs", "list")
+            self.assertRegex(table, r"\nalpha +1 +300\.0 MiB +- +- +deleting\n")
+            self.assertIn("deleting: deleted, their data to be purged in the background", table)
+            code, _, err = cluster.tess("fs", "update", "alpha", "--capacity", "1G", check=False)
+            self.assertEqual(code, 6, err)  # The new alpha: growing beyond what is left.
+            print(table, file=sys.stderr)
+        finally:
+            cluster.close()
+
 
 if __name__ == "__main__":
     TESS, TESSD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])

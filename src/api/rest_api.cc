@@ -1,4 +1,4 @@
-#include "cluster/rest_api.h"
+#include "api/rest_api.h"
 
 #include <algorithm>
 #include <atomic>
@@ -9,30 +9,14 @@
 #include <set>
 #include <thread>
 
-#include "http/api_error.h"
+#include "api/filesystem_endpoints.h"
+#include "api/response.h"
 
-namespace tessera {
+namespace tessera::api {
 
 using nlohmann::json;
 
 namespace {
-
-http::Response json_response(int status, const json& body) { return {status, body.dump(), {}}; }
-
-http::Response error_response(const Status& status) {
-  return json_response(http::http_status_of(status.code()),
-                       json{{"error",
-                             {{"code", http::api_code_name(status.code())},
-                              {"message", std::string(status.message())}}}});
-}
-
-Result<json> parse_body(const http::Request& request) {
-  json body = json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return error(StatusCode::kInvalidArgument, "the request body is not a JSON object");
-  }
-  return body;
-}
 
 Result<int64_t> integer_field(const json& body, const char* name, int64_t fallback, bool required) {
   if (!body.contains(name)) {
@@ -118,21 +102,6 @@ BucketHealth bucket_health(const ClusterMap& map) {
     if (live * 2 <= bucket.desired.size()) ++health.desired_majority_down;
   }
   return health;
-}
-
-// Forwards a change to the management leader: a redirect the client follows.
-std::optional<http::Response> redirect_to_leader(const ControlPlane& control,
-                                                 const http::Request& request) {
-  if (control.is_leader()) return std::nullopt;
-  auto view = control.view();
-  for (const proto::HostRegistration& host : view->registrations) {
-    if (host.host_id() == view->leader_host_id) {
-      std::string location =
-          fmt::format("http://{}:{}{}", host.address(), host.http_port(), request.target);
-      return http::Response{307, json{{"redirect", location}}.dump(), {{"Location", location}}};
-    }
-  }
-  return error_response(error(StatusCode::kUnavailable, "no management leader is known now"));
 }
 
 http::Response create(ControlPlane& control, BlockingBridge& control_loop,
@@ -223,14 +192,14 @@ http::Response add_drive_to_host(const ClusterView& view, uint32_t self,
     if (!match) continue;
     // This host: add it here. Calling our own API would hold one of its workers waiting on another.
     if (host.host_id() == self) return add_local_drive(local_drives, *path);
-    auto forwarded =
-        http::call(host.address(), static_cast<uint16_t>(host.http_port()),
-                   http::Request{"POST", "/api/v1/local/drives", json{{"path", *path}}.dump(), {}},
-                   std::chrono::seconds(30));
+    auto forwarded = http::call(
+        host.address(), static_cast<uint16_t>(host.http_port()),
+        http::Request{"POST", "/api/v1/local/drives", dump_json(json{{"path", *path}}), {}},
+        std::chrono::seconds(30));
     if (!forwarded.ok()) return error_response(forwarded.status());
     return http::Response{forwarded->status, forwarded->body, {}};
   }
-  return error_response(error(StatusCode::kNotFound, "no host {} is up", wanted.dump()));
+  return error_response(error(StatusCode::kNotFound, "no host {} is up", dump_json(wanted)));
 }
 
 namespace {
@@ -751,20 +720,6 @@ Result<uint32_t> parse_bucket_id(const std::string& text) {
   return id;
 }
 
-// The value of `name` in the target's query ("a=1&b=2"), nullopt if absent.
-std::optional<std::string> query_parameter(const std::string& target, const std::string& name) {
-  size_t query = target.find('?');
-  if (query == std::string::npos) return std::nullopt;
-  size_t at = query + 1;
-  while (at <= target.size()) {
-    size_t end = std::min(target.find('&', at), target.size());
-    std::string item = target.substr(at, end - at);
-    if (item.starts_with(name + "=")) return item.substr(name.size() + 1);
-    at = end + 1;
-  }
-  return std::nullopt;
-}
-
 // GET /api/v1/local/buckets[?bucket=N].
 http::Response local_buckets_response(const LocalBuckets& local, const http::Request& request) {
   if (!local.status) {
@@ -822,10 +777,14 @@ http::Response status_response(const ClusterView& view, uint32_t self, const Loc
 }  // namespace
 
 http::Response handle_api_request(ControlPlane& control, BlockingBridge& control_loop,
-                                  const LocalDrives& local_drives,
-                                  const LocalBuckets& local_buckets, const http::Request& request) {
+                                  const ApiSources& sources, const http::Request& request) {
   std::string path = request.target.substr(0, request.target.find('?'));
   const std::string& method = request.method;
+  const LocalDrives& local_drives = sources.drives;
+  const LocalBuckets& local_buckets = sources.buckets;
+  if (is_filesystem_path(path)) {
+    return handle_filesystem_request(control, control_loop, sources.filesystem_usage, request);
+  }
   auto view = control.view();
   if (method == "GET" && path == "/api/v1/status") {
     return status_response(*view, control.host_id(), local_drives, local_buckets);
@@ -868,4 +827,4 @@ http::Response handle_api_request(ControlPlane& control, BlockingBridge& control
   return hot_spare(control, control_loop, request);
 }
 
-}  // namespace tessera
+}  // namespace tessera::api

@@ -1,4 +1,4 @@
-#include "cluster/rest_api.h"
+#include "api/rest_api.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include "runtime/simulated_run.h"
 #include "testing/testing.h"
 
-namespace tessera {
+namespace tessera::api {
 namespace {
 
 using nlohmann::json;
@@ -534,11 +534,12 @@ Task<void> serve_bucket_endpoints(ApiSim* sim) {
        {"/api/v1/buckets", "/api/v1/buckets/3", "/api/v1/buckets/128", "/api/v1/buckets/x",
         "/api/v1/buckets/99999999999", "/api/v1/local/buckets?bucket=3",
         "/api/v1/local/buckets?bucket=4", "/api/v1/local/buckets?bucket=-1", "/api/v1/status"}) {
-    sim->responses.emplace_back(target, handle_api_request(control, bridge, LocalDrives{}, local,
-                                                           http::Request{"GET", target, "", {}}));
+    sim->responses.emplace_back(target,
+                                handle_api_request(control, bridge, ApiSources{.buckets = local},
+                                                   http::Request{"GET", target, "", {}}));
   }
   sim->responses.emplace_back(
-      "no role", handle_api_request(control, bridge, LocalDrives{}, LocalBuckets{},
+      "no role", handle_api_request(control, bridge, ApiSources{},
                                     http::Request{"GET", "/api/v1/local/buckets", "", {}}));
 }
 
@@ -637,4 +638,4 @@ TEST(RestApi, AskEveryHostAsksEachPathOfEachPeer) {
 }
 
 }  // namespace
-}  // namespace tessera
+}  // namespace tessera::api

@@ -17,6 +17,9 @@
 //   GET  /api/v1/local/drives  this host's drives with their current use
 //   GET  /api/v1/local/buckets[?bucket=N]  {"replicas": [...]}: the replicas this host holds (all,
 //                              or only bucket N's), LocalBuckets::status; 404 with no bucket role
+//   /api/v1/filesystems[/NAME] filesystems: api/filesystem_endpoints.h
+//
+// Library `api` (src/api/README.md): above `cluster`, which it reaches through ControlPlane.
 #pragma once
 
 #include <chrono>
@@ -27,11 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "api/filesystem_endpoints.h"
 #include "cluster/control_plane.h"
 #include "http/http.h"
 #include "runtime/blocking_bridge.h"
 
-namespace tessera {
+namespace tessera::api {
 
 // This host's drive role, as the API reaches it (from the API thread).
 struct LocalDrives {
@@ -53,11 +57,18 @@ struct LocalBuckets {
   std::function<nlohmann::json()> status;
 };
 
-// Runs on the API thread. Changes run on the control plane's executor through `control_loop`, a
-// bridge into the loop that runs `control`.
+// What the API reaches besides the control plane. An empty function means this host has no such
+// role (no drives, no buckets) or, for filesystem usage, that nothing reports it yet.
+struct ApiSources {
+  LocalDrives drives;
+  LocalBuckets buckets;
+  FilesystemUsageSource filesystem_usage;
+};
+
+// Runs on the API thread. Changes, and reads from etcd, run on the control plane's executor
+// through `control_loop`, a bridge into the loop that runs `control`.
 http::Response handle_api_request(ControlPlane& control, BlockingBridge& control_loop,
-                                  const LocalDrives& local, const LocalBuckets& local_buckets,
-                                  const http::Request& request);
+                                  const ApiSources& sources, const http::Request& request);
 
 // POST /api/v1/drives: adds the drive at body "path" on the host named by body "host" (id or name)
 // among `view`'s registrations: through LocalDrives::add when that host is `self`, else by that
@@ -126,4 +137,4 @@ nlohmann::json merge_buckets(const ClusterView& view, const HostAnswers& answers
 nlohmann::json status_json(const ClusterView& view, const DriveUsage& usage = {},
                            const HostAnswers* bucket_answers = nullptr);
 
-}  // namespace tessera
+}  // namespace tessera::api

@@ -1,0 +1,174 @@
+#include "client/namespace_client.h"
+
+#include <algorithm>
+
+#include "base/fault_points.h"
+#include "bucket/kv_state_machine.h"
+#include "meta/keys.h"
+#include "meta/routing.h"
+#include "meta/txn_runner.h"
+
+namespace tessera::client {
+namespace {
+
+// A bucket's own error (not a namespace answer) as a failed Result.
+Result<proto::MetaResult> meta_of(Result<proto::BucketResult> result) {
+  if (!result.ok()) return result.status();
+  if (result->status_code() != 0) return bucket::status_of(*result);
+  return std::move(*result->mutable_meta());
+}
+
+}  // namespace
+
+NamespaceClient::NamespaceClient(bucket::BucketClient& buckets, NamespaceClientOptions options)
+    : buckets_(buckets), options_(options), random_(options.seed) {
+  TESS_ASSERT(options_.bucket_count > 0 && options_.fs.value() != 0,
+              "a namespace client needs the bucket count and a filesystem");
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::txn(BucketId bucket,
+                                                     proto::MetaTxnCommand command,
+                                                     Deadline deadline) {
+  co_return meta_of(co_await buckets_.meta_txn(bucket, std::move(command), deadline));
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::read(BucketId bucket, proto::MetaRead read,
+                                                      Deadline deadline) {
+  co_return meta_of(co_await buckets_.meta_read(bucket, std::move(read), deadline));
+}
+
+Task<bool> NamespaceClient::back_off(int attempt, Deadline deadline) {
+  auto ceiling = std::min(options_.max_locked_backoff,
+                          options_.min_locked_backoff * (int64_t{1} << std::min(attempt, 10)));
+  auto wait = Clock::Duration(static_cast<Clock::Duration::rep>(
+      random_() % static_cast<uint64_t>(std::max<Clock::Duration::rep>(ceiling.count(), 1))));
+  if (deadline.remaining() <= wait) co_return false;
+  ++locked_retries_;
+  (void)co_await options_.clock->sleep_for(wait);
+  co_return true;
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::attempt(const proto::MetaCommand& command,
+                                                         Deadline deadline) {
+  uint64_t request = buckets_.open_request();
+  auto first =
+      meta_of(co_await buckets_.meta(meta::bucket_for(command, options_.bucket_count), command,
+                                     request, deadline));
+  if (first.ok() && first->cross_bucket()) {
+    ++transactions_;
+    first = co_await meta::run_cross_bucket(*this, options_.bucket_count, command,
+                                            /*session=*/buckets_.session(), request, deadline);
+  }
+  buckets_.close_request(request);
+  co_return first;
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::mutate(proto::MetaCommand command,
+                                                        Deadline deadline) {
+  command.set_fs(options_.fs.value());
+  if (command.has_create() && command.create().type() == proto::FILE_TYPE_DIRECTORY) {
+    const proto::MetaCreate& op = command.create();
+    command.mutable_create()->set_directory_bucket(
+        meta::directory_bucket(options_.fs, InodeId(op.parent()), op.name(),
+                               options_.bucket_count)
+            .value());
+  }
+  for (int attempt_number = 0;; ++attempt_number) {
+    auto answer = co_await attempt(command, deadline);
+    if (!answer.ok() || !answer->locked()) co_return answer;
+    TESS_COVER("client.namespace_locked_retry");
+    if (!co_await back_off(attempt_number, deadline)) co_return answer;
+  }
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::read(proto::MetaRead read, Deadline deadline) {
+  read.set_fs(options_.fs.value());
+  BucketId bucket = meta::bucket_for(read);
+  for (int attempt_number = 0;; ++attempt_number) {
+    auto answer = co_await this->read(bucket, read, deadline);
+    if (!answer.ok() || !answer->locked()) co_return answer;
+    if (!co_await back_off(attempt_number, deadline)) co_return answer;
+  }
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::root(const proto::Caller& caller,
+                                                      Deadline deadline) {
+  proto::MetaCommand command;
+  *command.mutable_caller() = caller;
+  command.mutable_make_root()->set_mode(0755);
+  co_return co_await mutate(std::move(command), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::lookup(const proto::Caller& caller,
+                                                        InodeId parent, std::string name,
+                                                        Deadline deadline) {
+  proto::MetaRead op;
+  *op.mutable_caller() = caller;
+  op.mutable_lookup()->set_parent(parent.value());
+  op.mutable_lookup()->set_name(std::move(name));
+  co_return co_await read(std::move(op), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::getattr(const proto::Caller& caller,
+                                                         InodeId inode, Deadline deadline) {
+  proto::MetaRead op;
+  *op.mutable_caller() = caller;
+  op.mutable_getattr()->set_inode(inode.value());
+  co_return co_await read(std::move(op), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::mkdir(const proto::Caller& caller,
+                                                       InodeId parent, std::string name,
+                                                       uint32_t mode, Deadline deadline) {
+  proto::MetaCommand command;
+  *command.mutable_caller() = caller;
+  proto::MetaCreate& op = *command.mutable_create();
+  op.set_parent(parent.value());
+  op.set_name(std::move(name));
+  op.set_type(proto::FILE_TYPE_DIRECTORY);
+  op.set_mode(mode);
+  co_return co_await mutate(std::move(command), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::create(const proto::Caller& caller,
+                                                        InodeId parent, std::string name,
+                                                        uint32_t mode, bool exclusive,
+                                                        Deadline deadline) {
+  proto::MetaCommand command;
+  *command.mutable_caller() = caller;
+  proto::MetaCreate& op = *command.mutable_create();
+  op.set_parent(parent.value());
+  op.set_name(std::move(name));
+  op.set_type(proto::FILE_TYPE_REGULAR);
+  op.set_mode(mode);
+  op.set_exclusive(exclusive);
+  co_return co_await mutate(std::move(command), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::unlink(const proto::Caller& caller,
+                                                        InodeId parent, std::string name,
+                                                        bool directory, Deadline deadline) {
+  proto::MetaCommand command;
+  *command.mutable_caller() = caller;
+  command.mutable_unlink()->set_parent(parent.value());
+  command.mutable_unlink()->set_name(std::move(name));
+  command.mutable_unlink()->set_directory(directory);
+  co_return co_await mutate(std::move(command), deadline);
+}
+
+Task<Result<proto::MetaResult>> NamespaceClient::rename(const proto::Caller& caller,
+                                                        InodeId parent, std::string name,
+                                                        InodeId new_parent, std::string new_name,
+                                                        uint32_t flags, Deadline deadline) {
+  proto::MetaCommand command;
+  *command.mutable_caller() = caller;
+  proto::MetaRename& op = *command.mutable_rename();
+  op.set_parent(parent.value());
+  op.set_name(std::move(name));
+  op.set_new_parent(new_parent.value());
+  op.set_new_name(std::move(new_name));
+  op.set_flags(flags);
+  co_return co_await mutate(std::move(command), deadline);
+}
+
+}  // namespace tessera::client
