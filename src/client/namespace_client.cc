@@ -26,8 +26,7 @@ NamespaceClient::NamespaceClient(bucket::BucketClient& buckets, NamespaceClientO
               "a namespace client needs the bucket count and a filesystem");
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::txn(BucketId bucket,
-                                                     proto::MetaTxnCommand command,
+Task<Result<proto::MetaResult>> NamespaceClient::txn(BucketId bucket, proto::MetaTxnCommand command,
                                                      Deadline deadline) {
   co_return meta_of(co_await buckets_.meta_txn(bucket, std::move(command), deadline));
 }
@@ -51,9 +50,8 @@ Task<bool> NamespaceClient::back_off(int attempt, Deadline deadline) {
 Task<Result<proto::MetaResult>> NamespaceClient::attempt(const proto::MetaCommand& command,
                                                          Deadline deadline) {
   uint64_t request = buckets_.open_request();
-  auto first =
-      meta_of(co_await buckets_.meta(meta::bucket_for(command, options_.bucket_count), command,
-                                     request, deadline));
+  auto first = meta_of(co_await buckets_.meta(meta::bucket_for(command, options_.bucket_count),
+                                              command, request, deadline));
   if (first.ok() && first->cross_bucket()) {
     ++transactions_;
     first = co_await meta::run_cross_bucket(*this, options_.bucket_count, command,
@@ -69,8 +67,7 @@ Task<Result<proto::MetaResult>> NamespaceClient::mutate(proto::MetaCommand comma
   if (command.has_create() && command.create().type() == proto::FILE_TYPE_DIRECTORY) {
     const proto::MetaCreate& op = command.create();
     command.mutable_create()->set_directory_bucket(
-        meta::directory_bucket(options_.fs, InodeId(op.parent()), op.name(),
-                               options_.bucket_count)
+        meta::directory_bucket(options_.fs, InodeId(op.parent()), op.name(), options_.bucket_count)
             .value());
   }
   for (int attempt_number = 0;; ++attempt_number) {
@@ -99,9 +96,8 @@ Task<Result<proto::MetaResult>> NamespaceClient::root(const proto::Caller& calle
   co_return co_await mutate(std::move(command), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::lookup(const proto::Caller& caller,
-                                                        InodeId parent, std::string name,
-                                                        Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::lookup(const proto::Caller& caller, InodeId parent,
+                                                        std::string name, Deadline deadline) {
   proto::MetaRead op;
   *op.mutable_caller() = caller;
   op.mutable_lookup()->set_parent(parent.value());
@@ -109,17 +105,17 @@ Task<Result<proto::MetaResult>> NamespaceClient::lookup(const proto::Caller& cal
   co_return co_await read(std::move(op), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::getattr(const proto::Caller& caller,
-                                                         InodeId inode, Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::getattr(const proto::Caller& caller, InodeId inode,
+                                                         Deadline deadline) {
   proto::MetaRead op;
   *op.mutable_caller() = caller;
   op.mutable_getattr()->set_inode(inode.value());
   co_return co_await read(std::move(op), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::mkdir(const proto::Caller& caller,
-                                                       InodeId parent, std::string name,
-                                                       uint32_t mode, Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::mkdir(const proto::Caller& caller, InodeId parent,
+                                                       std::string name, uint32_t mode,
+                                                       Deadline deadline) {
   proto::MetaCommand command;
   *command.mutable_caller() = caller;
   proto::MetaCreate& op = *command.mutable_create();
@@ -130,10 +126,9 @@ Task<Result<proto::MetaResult>> NamespaceClient::mkdir(const proto::Caller& call
   co_return co_await mutate(std::move(command), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::create(const proto::Caller& caller,
-                                                        InodeId parent, std::string name,
-                                                        uint32_t mode, bool exclusive,
-                                                        Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::create(const proto::Caller& caller, InodeId parent,
+                                                        std::string name, uint32_t mode,
+                                                        bool exclusive, Deadline deadline) {
   proto::MetaCommand command;
   *command.mutable_caller() = caller;
   proto::MetaCreate& op = *command.mutable_create();
@@ -145,9 +140,9 @@ Task<Result<proto::MetaResult>> NamespaceClient::create(const proto::Caller& cal
   co_return co_await mutate(std::move(command), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::unlink(const proto::Caller& caller,
-                                                        InodeId parent, std::string name,
-                                                        bool directory, Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::unlink(const proto::Caller& caller, InodeId parent,
+                                                        std::string name, bool directory,
+                                                        Deadline deadline) {
   proto::MetaCommand command;
   *command.mutable_caller() = caller;
   command.mutable_unlink()->set_parent(parent.value());
@@ -156,10 +151,10 @@ Task<Result<proto::MetaResult>> NamespaceClient::unlink(const proto::Caller& cal
   co_return co_await mutate(std::move(command), deadline);
 }
 
-Task<Result<proto::MetaResult>> NamespaceClient::rename(const proto::Caller& caller,
-                                                        InodeId parent, std::string name,
-                                                        InodeId new_parent, std::string new_name,
-                                                        uint32_t flags, Deadline deadline) {
+Task<Result<proto::MetaResult>> NamespaceClient::rename(const proto::Caller& caller, InodeId parent,
+                                                        std::string name, InodeId new_parent,
+                                                        std::string new_name, uint32_t flags,
+                                                        Deadline deadline) {
   proto::MetaCommand command;
   *command.mutable_caller() = caller;
   proto::MetaRename& op = *command.mutable_rename();

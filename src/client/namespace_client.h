@@ -1,9 +1,9 @@
-// NamespaceClient: a filesystem's namespace as a client uses it (docs/design/2026-12-05-namespace.md,
-// 2026-12-05-cross-bucket-transactions.md): every operation goes to the bucket that holds what it
-// names first (meta/routing.h), exactly-once through the BucketClient's session; one that turns
-// out to span buckets is planned and run as a transaction answering the same request; an answer
-// `locked` (a transaction holds what it needs) is retried as a new request after a short random
-// backoff, within the caller's deadline.
+// NamespaceClient: a filesystem's namespace as a client uses it
+// (docs/design/2026-12-05-namespace.md, 2026-12-05-cross-bucket-transactions.md): every operation
+// goes to the bucket that holds what it names first (meta/routing.h), exactly-once through the
+// BucketClient's session; one that turns out to span buckets is planned and run as a transaction
+// answering the same request; an answer `locked` (a transaction holds what it needs) is retried as
+// a new request after a short random backoff, within the caller's deadline.
 //
 // Answers: a MetaResult whose errno_value is the POSIX answer (0: success); a failed Result when
 // the buckets could not answer in time (kDeadlineExceeded: the outcome of a mutation is unknown)
@@ -61,8 +61,8 @@ class NamespaceClient final : public meta::MetaTransport {
   Task<Result<proto::MetaResult>> unlink(const proto::Caller& caller, InodeId parent,
                                          std::string name, bool directory, Deadline deadline);
   Task<Result<proto::MetaResult>> rename(const proto::Caller& caller, InodeId parent,
-                                         std::string name, InodeId new_parent,
-                                         std::string new_name, uint32_t flags, Deadline deadline);
+                                         std::string name, InodeId new_parent, std::string new_name,
+                                         uint32_t flags, Deadline deadline);
 
   // meta::MetaTransport, for the transactions this client runs.
   Task<Result<proto::MetaResult>> txn(BucketId bucket, proto::MetaTxnCommand command,

@@ -49,8 +49,7 @@ Task<void> make_files(NamespaceClient* names, InodeId dir, int count, int* made)
   proto::Caller caller;
   Deadline deadline = Deadline::never();
   for (int i = 0; i < count; ++i) {
-    auto file = co_await names->create(caller, dir, fmt::format("race{}", i), 0644, true,
-                                       deadline);
+    auto file = co_await names->create(caller, dir, fmt::format("race{}", i), 0644, true, deadline);
     if (file.ok() && file->errno_value() == 0) ++*made;
     EXPECT_TRUE(file.ok() && (file->errno_value() == 0 || file->errno_value() == EEXIST))
         << (file.ok() ? file->message() : file.status().to_string());
@@ -100,9 +99,8 @@ Task<int> scenario(TestCluster* c) {
   int made_by_one = 0;
   int made_by_two = 0;
   auto executor = c->context().get_executor();
-  auto first = boost::asio::co_spawn(executor, make_files(one.names.get(), dirs[1], 20,
-                                                          &made_by_one),
-                                     boost::asio::use_awaitable);
+  auto first = boost::asio::co_spawn(
+      executor, make_files(one.names.get(), dirs[1], 20, &made_by_one), boost::asio::use_awaitable);
   co_await make_files(two.names.get(), dirs[1], 20, &made_by_two);
   co_await std::move(first);
   EXPECT_EQ(made_by_one + made_by_two, 20);

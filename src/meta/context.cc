@@ -121,11 +121,9 @@ void erase_entry(const OpContext& context, InodeId dir, std::string_view name) {
 }
 
 Result<bool> directory_is_empty(const OpContext& context, InodeId dir) {
-  TESS_ASSIGN_OR_RETURN(auto first, context.store.scan(entries_from(context.bucket, context.fs,
-                                                                    dir, 0),
-                                                       entries_end(context.bucket, context.fs,
-                                                                   dir),
-                                                       1));
+  TESS_ASSIGN_OR_RETURN(auto first,
+                        context.store.scan(entries_from(context.bucket, context.fs, dir, 0),
+                                           entries_end(context.bucket, context.fs, dir), 1));
   return first.empty();
 }
 
@@ -159,11 +157,10 @@ proto::MetaResult locked(std::string what) {
 }
 
 Result<Checked<std::optional<proto::DirEntry>>> unlocked_entry(const OpContext& context,
-                                                               InodeId dir,
-                                                               std::string_view name) {
+                                                               InodeId dir, std::string_view name) {
   using Answer = Checked<std::optional<proto::DirEntry>>;
-  TESS_ASSIGN_OR_RETURN(auto holder,
-                        lock_holder(context, entry_lock_key(context.bucket, context.fs, dir, name)));
+  TESS_ASSIGN_OR_RETURN(
+      auto holder, lock_holder(context, entry_lock_key(context.bucket, context.fs, dir, name)));
   if (holder) return Answer(locked(fmt::format("entry '{}' of {:x}", name, dir.value())));
   TESS_ASSIGN_OR_RETURN(auto entry, load_entry(context, dir, name));
   return Answer(std::move(entry));

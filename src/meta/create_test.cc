@@ -137,8 +137,7 @@ TEST_F(CreateTest, SpecialFilesKeepTheirTypeAndDevice) {
   EXPECT_EQ(getattr(id(device)).inode().rdev_major(), 4u);
   EXPECT_EQ(getattr(id(device)).inode().rdev_minor(), 1u);
   EXPECT_EQ(create(root_, "pipe", proto::FILE_TYPE_FIFO).inode().type(), proto::FILE_TYPE_FIFO);
-  EXPECT_EQ(create(root_, "sock", proto::FILE_TYPE_SOCKET).inode().type(),
-            proto::FILE_TYPE_SOCKET);
+  EXPECT_EQ(create(root_, "sock", proto::FILE_TYPE_SOCKET).inode().type(), proto::FILE_TYPE_SOCKET);
   EXPECT_EQ(create(root_, "what", proto::FILE_TYPE_UNSPECIFIED).errno_value(), EINVAL);
 }
 

@@ -41,8 +41,7 @@ class MemoryBuckets final : public MetaTransport {
     *wrapped.mutable_meta_txn() = std::move(command);
     co_return apply(bucket, std::move(wrapped));
   }
-  Task<Result<proto::MetaResult>> read(BucketId bucket, proto::MetaRead read,
-                                       Deadline) override {
+  Task<Result<proto::MetaResult>> read(BucketId bucket, proto::MetaRead read, Deadline) override {
     auto result = machines_.at(bucket.value())->meta_read(store_, read);
     if (!result.ok()) co_return result.status();
     co_return std::move(*result->mutable_meta());
@@ -93,8 +92,8 @@ class CrossBucketTest : public ::testing::Test {
     EXPECT_TRUE(first.ok()) << first.status().to_string();
     if (!first.ok() || !first->cross_bucket()) return first.ok() ? *first : proto::MetaResult();
     ++transactions_;
-    auto answer = testing::run_task(run_cross_bucket(buckets_, kBuckets, command, 1, request,
-                                                     Deadline::never()));
+    auto answer = testing::run_task(
+        run_cross_bucket(buckets_, kBuckets, command, 1, request, Deadline::never()));
     EXPECT_TRUE(answer.ok()) << answer.status().to_string();
     return answer.ok() ? *answer : proto::MetaResult();
   }
@@ -314,8 +313,7 @@ class DeadDriverTest : public CrossBucketTest {
     wrapped.mutable_header()->set_request(++request_);
     *wrapped.mutable_meta() = command;
     EXPECT_TRUE(buckets_.apply(bucket_of(root_), wrapped)->cross_bucket());
-    auto plan = testing::run_task(plan_transaction(buckets_, kBuckets, command,
-                                                   Deadline::never()));
+    auto plan = testing::run_task(plan_transaction(buckets_, kBuckets, command, Deadline::never()));
     EXPECT_TRUE(plan.ok() && plan->begin.has_value());
     proto::TxnBegin begin = *plan->begin;
     begin.set_session(1);
@@ -425,8 +423,8 @@ TEST_F(CrossBucketTest, RandomOperationsKeepTheNamespaceConsistent) {
         break;
       case 4: {
         auto found = lookup(pick_dir(), pick_name());
-        if (found.errno_value() == 0) answer = link(InodeId(found.entries(0).inode()),
-                                                    pick_dir(), pick_name());
+        if (found.errno_value() == 0)
+          answer = link(InodeId(found.entries(0).inode()), pick_dir(), pick_name());
         break;
       }
       default:

@@ -40,8 +40,7 @@ InodeId make_inode_id(BucketId bucket, uint64_t sequence) {
 }
 
 BucketId root_bucket(FilesystemId fs, uint32_t bucket_count) {
-  TESS_ASSERT(bucket_count > 0 && bucket_count <= kMaxBucketCount, "bucket count {}",
-              bucket_count);
+  TESS_ASSERT(bucket_count > 0 && bucket_count <= kMaxBucketCount, "bucket count {}", bucket_count);
   static constexpr uint64_t kRootSeed = 0x746f6f72;  // "root"
   uint32_t id = fs.value();
   return BucketId(static_cast<uint32_t>(XXH64(&id, sizeof(id), kRootSeed) % bucket_count));
@@ -53,8 +52,7 @@ InodeId root_inode(FilesystemId fs, uint32_t bucket_count) {
 
 BucketId directory_bucket(FilesystemId fs, InodeId parent, std::string_view name,
                           uint32_t bucket_count) {
-  TESS_ASSERT(bucket_count > 0 && bucket_count <= kMaxBucketCount, "bucket count {}",
-              bucket_count);
+  TESS_ASSERT(bucket_count > 0 && bucket_count <= kMaxBucketCount, "bucket count {}", bucket_count);
   std::string key;
   bucket::append_be32(key, fs.value());
   bucket::append_be64(key, parent.value());

@@ -10,8 +10,12 @@ Result<proto::MetaResult> NamespaceHandler::execute(bucket::StateStore& store,
                                                     const bucket::ApplyContext& apply,
                                                     const proto::MetaCommand& command) {
   if (command.fs() == 0) return refuse(EINVAL, "a namespace command needs a filesystem");
-  OpContext context{store, apply.bucket, FilesystemId(command.fs()), command.caller(),
-                    static_cast<int64_t>(apply.log_time_ms) * 1'000'000, apply.index};
+  OpContext context{store,
+                    apply.bucket,
+                    FilesystemId(command.fs()),
+                    command.caller(),
+                    static_cast<int64_t>(apply.log_time_ms) * 1'000'000,
+                    apply.index};
   switch (command.op_case()) {
     case proto::MetaCommand::kMakeRoot:
       return make_root(context, command.make_root());
@@ -42,8 +46,12 @@ Result<proto::MetaResult> NamespaceHandler::execute_txn(bucket::StateStore& stor
   // Transaction commands act for the transaction, not for a caller: its parts were planned with
   // the caller's permissions checked.
   static const proto::Caller kNoChecks;
-  OpContext context{store, apply.bucket, FilesystemId(command.fs()), kNoChecks,
-                    static_cast<int64_t>(apply.log_time_ms) * 1'000'000, apply.index};
+  OpContext context{store,
+                    apply.bucket,
+                    FilesystemId(command.fs()),
+                    kNoChecks,
+                    static_cast<int64_t>(apply.log_time_ms) * 1'000'000,
+                    apply.index};
   switch (command.op_case()) {
     case proto::MetaTxnCommand::kBegin:
       return txn_begin(context, command.begin());

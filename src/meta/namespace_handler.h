@@ -9,8 +9,7 @@ namespace tessera::meta {
 
 class NamespaceHandler final : public bucket::CommandHandler {
  public:
-  Result<proto::MetaResult> execute(bucket::StateStore& store,
-                                    const bucket::ApplyContext& context,
+  Result<proto::MetaResult> execute(bucket::StateStore& store, const bucket::ApplyContext& context,
                                     const proto::MetaCommand& command) override;
   Result<proto::MetaResult> execute_txn(bucket::StateStore& store,
                                         const bucket::ApplyContext& context,

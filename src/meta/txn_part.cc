@@ -15,7 +15,8 @@ namespace {
 std::vector<std::string> lock_keys(const OpContext& context, const proto::TxnPart& part) {
   std::vector<std::string> keys;
   for (const proto::TxnEntryChange& change : part.entries()) {
-    keys.push_back(entry_lock_key(context.bucket, context.fs, InodeId(change.dir()), change.name()));
+    keys.push_back(
+        entry_lock_key(context.bucket, context.fs, InodeId(change.dir()), change.name()));
   }
   for (const proto::TxnInodeChange& change : part.inodes()) {
     keys.push_back(inode_lock_key(context.bucket, context.fs, InodeId(change.inode())));
@@ -56,9 +57,9 @@ Result<std::optional<proto::MetaResult>> check_entry(const OpContext& context,
                                 fmt::format("directory {:x}", change.dir())));
   if (held) return held;
   TESS_ASSIGN_OR_RETURN(
-      held, held_elsewhere(context, txn,
-                           entry_lock_key(context.bucket, context.fs, dir, change.name()),
-                           fmt::format("entry '{}'", change.name())));
+      held,
+      held_elsewhere(context, txn, entry_lock_key(context.bucket, context.fs, dir, change.name()),
+                     fmt::format("entry '{}'", change.name())));
   if (held) return held;
   TESS_ASSIGN_OR_RETURN(auto directory, load_inode(context, dir));
   if (!directory) return Refusal(refuse(ENOENT, fmt::format("no directory {:x}", change.dir())));
@@ -67,8 +68,8 @@ Result<std::optional<proto::MetaResult>> check_entry(const OpContext& context,
   }
   if (change.dir_nlink_delta() > 0 &&
       directory->nlink() + static_cast<uint32_t>(change.dir_nlink_delta()) > kMaxLinks) {
-    return Refusal(refuse(EMLINK, fmt::format("directory {:x} has {} links", change.dir(),
-                                              directory->nlink())));
+    return Refusal(refuse(
+        EMLINK, fmt::format("directory {:x} has {} links", change.dir(), directory->nlink())));
   }
   TESS_ASSIGN_OR_RETURN(auto entry, load_entry(context, dir, change.name()));
   uint64_t current = entry ? entry->inode() : 0;
@@ -88,9 +89,9 @@ Result<std::optional<proto::MetaResult>> check_inode(const OpContext& context,
   if (!is_local(context, id)) {
     return Refusal(refuse(EINVAL, fmt::format("a plan names inode {:x} here", change.inode())));
   }
-  TESS_ASSIGN_OR_RETURN(
-      auto held, held_elsewhere(context, txn, inode_lock_key(context.bucket, context.fs, id),
-                                fmt::format("inode {:x}", change.inode())));
+  TESS_ASSIGN_OR_RETURN(auto held,
+                        held_elsewhere(context, txn, inode_lock_key(context.bucket, context.fs, id),
+                                       fmt::format("inode {:x}", change.inode())));
   if (held) return held;
   TESS_ASSIGN_OR_RETURN(auto inode, load_inode(context, id));
   if (!inode) return Refusal(refuse(ENOENT, fmt::format("no inode {:x}", change.inode())));
@@ -111,8 +112,7 @@ Result<std::optional<proto::MetaResult>> check_inode(const OpContext& context,
       return Refusal(refuse(EMLINK, fmt::format("inode {:x} has {} links", id, inode->nlink())));
     }
   }
-  if (change.nlink_delta() < 0 &&
-      inode->nlink() < static_cast<uint32_t>(-change.nlink_delta())) {
+  if (change.nlink_delta() < 0 && inode->nlink() < static_cast<uint32_t>(-change.nlink_delta())) {
     return Refusal(stale(fmt::format("inode {:x}", change.inode())));
   }
   return Refusal();

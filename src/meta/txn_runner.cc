@@ -16,9 +16,8 @@ proto::MetaTxnCommand command_of(FilesystemId fs) {
 }
 
 Task<Result<proto::MetaResult>> decide(MetaTransport& transport, FilesystemId fs,
-                                       const proto::TxnId& id, bool commit,
-                                       uint64_t created_inode, proto::MetaResult refusal,
-                                       Deadline deadline) {
+                                       const proto::TxnId& id, bool commit, uint64_t created_inode,
+                                       proto::MetaResult refusal, Deadline deadline) {
   proto::MetaTxnCommand command = command_of(fs);
   proto::TxnDecide& op = *command.mutable_decide();
   *op.mutable_id() = id;
@@ -33,8 +32,7 @@ Task<Result<proto::MetaResult>> decide(MetaTransport& transport, FilesystemId fs
 
 }  // namespace
 
-Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs,
-                                const proto::TxnId& id,
+Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs, const proto::TxnId& id,
                                 const google::protobuf::RepeatedPtrField<proto::TxnPart>& parts,
                                 bool commit, Deadline deadline) {
   // Participants one after another: a transaction has at most three, and each answer is one
@@ -60,9 +58,9 @@ Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, Filesy
   google::protobuf::RepeatedPtrField<proto::TxnPart> parts = begin.parts();
   proto::MetaTxnCommand begin_command = command_of(fs);
   *begin_command.mutable_begin() = std::move(begin);
-  TESS_CO_ASSIGN_OR_RETURN(auto started,
-                           co_await transport.txn(BucketId(parts[0].bucket()),
-                                                  std::move(begin_command), deadline));
+  TESS_CO_ASSIGN_OR_RETURN(
+      auto started,
+      co_await transport.txn(BucketId(parts[0].bucket()), std::move(begin_command), deadline));
   // A refusal at the coordinator, or the answer of a transaction this request already ran.
   if (!started.has_pending()) co_return started;
   proto::TxnId id = started.pending();
@@ -99,8 +97,7 @@ Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, Filesy
       // Someone else decided first (a recovering leader found every vote): that stands.
       co_return std::move(*decided);
     }
-    google::protobuf::RepeatedPtrField<proto::TxnPart> yes(parts.begin(),
-                                                           parts.begin() + prepared);
+    google::protobuf::RepeatedPtrField<proto::TxnPart> yes(parts.begin(), parts.begin() + prepared);
     (void)co_await finish_transaction(transport, fs, id, yes, false, deadline);
     if (!failure.ok()) co_return failure;
     refusal.clear_txn();

@@ -33,8 +33,7 @@ Task<Result<proto::MetaResult>> run_cross_bucket(MetaTransport& transport, uint3
 // Tells every participant of a decided transaction and, after a commit, forgets it at the
 // coordinator. Transport failures are returned; nothing is lost by stopping early (the leaders'
 // recovery finishes it).
-Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs,
-                                const proto::TxnId& id,
+Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs, const proto::TxnId& id,
                                 const google::protobuf::RepeatedPtrField<proto::TxnPart>& parts,
                                 bool commit, Deadline deadline);
 

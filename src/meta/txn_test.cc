@@ -234,8 +234,7 @@ TEST_F(TxnTest, EveryStepAskedTwiceAnswersAsTheFirstTime) {
   EXPECT_TRUE(vote_again.txn().yes());
   EXPECT_EQ(vote_again.txn().created_inode(), vote.txn().created_inode());
   decide(id, true, vote.txn().created_inode());
-  EXPECT_EQ(decide(id, true, vote.txn().created_inode()).txn().state(),
-            proto::TXN_STATE_COMMITTED);
+  EXPECT_EQ(decide(id, true, vote.txn().created_inode()).txn().state(), proto::TXN_STATE_COMMITTED);
   uint32_t root_links = getattr(root_).inode().nlink();
   EXPECT_EQ(decide(id, false).txn().state(), proto::TXN_STATE_COMMITTED)
       << "a decision cannot be taken back";

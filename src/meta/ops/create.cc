@@ -107,12 +107,12 @@ Result<proto::MetaResult> create(const OpContext& context, const proto::MetaCrea
   }
   bool directory = op.type() == proto::FILE_TYPE_DIRECTORY;
   if (directory && BucketId(op.directory_bucket()) != context.bucket) {
-    return cross_bucket(fmt::format("the new directory's inode goes to bucket {}",
-                                    op.directory_bucket()));
+    return cross_bucket(
+        fmt::format("the new directory's inode goes to bucket {}", op.directory_bucket()));
   }
   if (directory && parent->nlink() >= kMaxLinks) {
-    return refuse(EMLINK, fmt::format("directory {:x} has {} links", parent->id(),
-                                      parent->nlink()));
+    return refuse(EMLINK,
+                  fmt::format("directory {:x} has {} links", parent->id(), parent->nlink()));
   }
 
   TESS_ASSIGN_OR_RETURN(InodeId id, allocate_inode_id(context));

@@ -29,11 +29,11 @@ Result<proto::MetaResult> txn_begin(const OpContext& context, const proto::TxnBe
   if (op.parts_size() == 0 || BucketId(op.parts(0).bucket()) != context.bucket) {
     return refuse(EINVAL, "a transaction's first part must be its coordinator's");
   }
-  TESS_ASSIGN_OR_RETURN(auto first, bucket::stored_result(context.store, context.bucket,
-                                                          op.session(), op.request()));
+  TESS_ASSIGN_OR_RETURN(
+      auto first, bucket::stored_result(context.store, context.bucket, op.session(), op.request()));
   if (!first) {
-    return refuse(EALREADY, fmt::format("request {}/{} was answered and acknowledged",
-                                        op.session(), op.request()));
+    return refuse(EALREADY, fmt::format("request {}/{} was answered and acknowledged", op.session(),
+                                        op.request()));
   }
   if (!first->meta().cross_bucket()) {
     // A transaction for this request exists (pending) or has answered it.

@@ -25,8 +25,8 @@ Result<std::optional<proto::TxnIntent>> load_intent(const OpContext& context,
 }  // namespace
 
 Result<proto::MetaResult> txn_finish(const OpContext& context, const proto::TxnFinish& op) {
-  std::string key =
-      participant_intent_key(context.bucket, BucketId(op.id().coordinator()), op.id().begin_index());
+  std::string key = participant_intent_key(context.bucket, BucketId(op.id().coordinator()),
+                                           op.id().begin_index());
   TESS_ASSIGN_OR_RETURN(auto intent, load_intent(context, key));
   proto::MetaResult result;
   *result.mutable_txn()->mutable_id() = op.id();

@@ -11,11 +11,11 @@ namespace tessera::meta {
 
 Result<proto::MetaResult> txn_prepare(const OpContext& context, const proto::TxnPrepare& op) {
   if (BucketId(op.part().bucket()) != context.bucket) {
-    return refuse(EINVAL, fmt::format("a part for bucket {} sent to bucket {}",
-                                      op.part().bucket(), context.bucket));
+    return refuse(EINVAL, fmt::format("a part for bucket {} sent to bucket {}", op.part().bucket(),
+                                      context.bucket));
   }
-  std::string key =
-      participant_intent_key(context.bucket, BucketId(op.id().coordinator()), op.id().begin_index());
+  std::string key = participant_intent_key(context.bucket, BucketId(op.id().coordinator()),
+                                           op.id().begin_index());
   proto::MetaResult result;
   proto::TxnVote& vote = *result.mutable_txn();
   *vote.mutable_id() = op.id();

@@ -26,17 +26,16 @@ Result<proto::MetaResult> txn_status(const OpContext& context, const proto::Meta
   return result;
 }
 
-Result<proto::MetaResult> list_intents(const OpContext& context,
-                                       const proto::MetaListIntents& op) {
+Result<proto::MetaResult> list_intents(const OpContext& context, const proto::MetaListIntents& op) {
   constexpr uint32_t kMaxIntentsListed = 1000;
   uint32_t limit = op.limit() == 0 ? kMaxIntentsListed : std::min(op.limit(), kMaxIntentsListed);
   proto::MetaResult result;
   // Intents are few (each lives for milliseconds unless its driver went away); a bucket with
   // more than this many is recovered over several rounds.
   constexpr size_t kMaxIntentsScanned = 10'000;
-  TESS_ASSIGN_OR_RETURN(auto intents,
-                        context.store.scan(intents_begin(context.bucket),
-                                           intents_end(context.bucket), kMaxIntentsScanned));
+  TESS_ASSIGN_OR_RETURN(
+      auto intents, context.store.scan(intents_begin(context.bucket), intents_end(context.bucket),
+                                       kMaxIntentsScanned));
   for (const auto& [key, value] : intents) {
     proto::TxnIntent intent;
     if (!intent.ParseFromString(value)) {

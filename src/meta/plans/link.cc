@@ -18,8 +18,8 @@ Task<Result<Plan>> plan_link(PlanContext& context, const proto::MetaLink& op) {
     co_return final_answer(refuse(EPERM, "a directory cannot have another link"));
   }
   if (target->nlink() >= kMaxLinks) {
-    co_return final_answer(refuse(EMLINK, fmt::format("inode {:x} has {} links",
-                                                      target_id.value(), target->nlink())));
+    co_return final_answer(
+        refuse(EMLINK, fmt::format("inode {:x} has {} links", target_id.value(), target->nlink())));
   }
   TESS_CO_ASSIGN_OR_RETURN(auto parent, co_await context.inode(parent_id));
   if (!parent.ok()) co_return final_answer(parent.refusal());

@@ -14,8 +14,8 @@ Task<Result<Plan>> plan_mkdir(PlanContext& context, const proto::MetaCreate& op)
   if (!parent.ok()) co_return final_answer(parent.refusal());
   BucketId home(op.directory_bucket());
   if (home == bucket_of(parent_id) || home.value() >= context.bucket_count()) {
-    co_return final_answer(refuse(EINVAL, fmt::format("directory bucket {} of {}", home,
-                                                      context.bucket_count())));
+    co_return final_answer(
+        refuse(EINVAL, fmt::format("directory bucket {} of {}", home, context.bucket_count())));
   }
   PartsBuilder parts(bucket_of(parent_id));
   proto::TxnEntryChange& entry = parts.entry(parent_id, op.name());
