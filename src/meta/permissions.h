@@ -22,6 +22,8 @@ bool may_access(const proto::Caller& caller, const proto::Inode& inode, int mask
 bool may_unlink_from(const proto::Caller& caller, const proto::Inode& dir,
                      const proto::Inode& child);
 bool is_owner_or_root(const proto::Caller& caller, const proto::Inode& inode);
+// Root, or a caller whose permissions are not checked here (the kernel checks them).
+bool is_root_or_unchecked(const proto::Caller& caller);
 bool in_group(const proto::Caller& caller, uint32_t gid);
 
 }  // namespace tessera::meta

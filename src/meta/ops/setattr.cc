@@ -38,10 +38,6 @@ bool asks_explicit_time(const proto::MetaSetattr& op) {
          (asks(op, kSetMtime) && !asks(op, kSetMtimeNow));
 }
 
-bool is_root_or_unchecked(const proto::Caller& caller) {
-  return !caller.check_permissions() || caller.uid() == 0;
-}
-
 // truncate(2): the checks of Linux's vfs_truncate(), made before the attribute checks as there.
 Refusal check_size(const OpContext& context, const proto::MetaSetattr& op,
                    const proto::Inode& inode) {

@@ -60,10 +60,6 @@ Checked<XattrNamespace> namespace_of(std::string_view name) {
   return refuse(EOPNOTSUPP, fmt::format("xattr name '{}' has no known namespace", name));
 }
 
-bool is_root_or_unchecked(const proto::Caller& caller) {
-  return !caller.check_permissions() || caller.uid() == 0;
-}
-
 // Linux's xattr_permission(). Where a reader may not see an xattr Linux answers ENODATA, as if
 // it were absent, rather than tell it exists.
 Refusal check_access(const OpContext& context, const proto::Inode& inode, XattrNamespace space,
