@@ -49,6 +49,11 @@ Task<Result<rpc::Reply>> BucketService::handle_call(rpc::Request request) {
     case proto::BucketCallRequest::OPERATION_NOT_SET:
       break;
   }
+  // The replica may have stopped and gone while the call waited (a shutdown detaches it first):
+  // look it up again rather than touch it.
+  auto still = replica_of(call.bucket());
+  if (!still.ok()) co_return error(StatusCode::kUnavailable, "bucket {} stopped", call.bucket());
+  replica = *still;
   proto::BucketCallResponse response;
   response.set_term(replica->core().term().value());
   if (!result.ok()) {
@@ -63,6 +68,9 @@ Task<Result<rpc::Reply>> BucketService::handle_sync(rpc::Request request) {
   TESS_CO_ASSIGN_OR_RETURN(auto sync, request.parse<proto::BucketSyncRequest>());
   TESS_CO_ASSIGN_OR_RETURN(Replica * replica, replica_of(sync.bucket()));
   Status synced = co_await replica->sync_to(sync.index(), request.deadline);
+  auto still = replica_of(sync.bucket());  // As in handle_call.
+  if (!still.ok()) co_return error(StatusCode::kUnavailable, "bucket {} stopped", sync.bucket());
+  replica = *still;
   proto::BucketSyncResponse response;
   if (!synced.ok() && !answer_not_leader(synced, *replica, response)) co_return synced;
   co_return rpc::Reply::of(response);

@@ -27,6 +27,9 @@ struct ApplyContext {
   BucketId bucket;
   uint64_t index = 0;        // The command's log index.
   uint64_t log_time_ms = 0;  // The leader's clock at proposal, never decreasing in a bucket.
+  // The client request a mutation answers (zero for transaction commands, which have none).
+  uint64_t session = 0;
+  uint64_t request = 0;
 };
 
 class CommandHandler {

@@ -1,5 +1,7 @@
 #include "bucket/kv_state_machine.h"
 
+#include <algorithm>
+
 #include "base/endian.h"
 #include "base/fault_points.h"
 #include "bucket/keys.h"
@@ -87,6 +89,7 @@ Result<proto::BucketResult> KvStateMachine::apply(StateStore& store, uint64_t in
     result.set_applied_index(index);
     return result;
   }
+  log_time_ms_ = std::max(log_time_ms_, command.log_time_ms());
   if (command.has_meta_txn()) {
     proto::BucketResult result;
     if (handler_ == nullptr) {
@@ -168,7 +171,8 @@ Result<proto::BucketResult> KvStateMachine::execute(StateStore& store, uint64_t 
       result = result_of(error(StatusCode::kUnimplemented, "this bucket has no namespace"));
       result.set_applied_index(index);
     } else {
-      ApplyContext context{bucket_, index, command.log_time_ms()};
+      ApplyContext context{bucket_, index, command.log_time_ms(), command.header().session(),
+                           command.header().request()};
       TESS_ASSIGN_OR_RETURN(*result.mutable_meta(),
                             handler_->execute(store, context, command.meta()));
     }

@@ -52,6 +52,9 @@ class KvStateMachine {
   // A namespace read, through the handler.
   Result<proto::BucketResult> meta_read(StateStore& store, const proto::MetaRead& read) const;
 
+  // The greatest log time of the commands applied since construction (0 before any).
+  uint64_t log_time_ms() const { return log_time_ms_; }
+
   // Validation shared by the proposer (refuse early) and apply (refuse deterministically).
   static Status validate(const proto::BucketCommand& command);
 
@@ -65,6 +68,7 @@ class KvStateMachine {
 
   BucketId bucket_;
   CommandHandler* handler_;
+  uint64_t log_time_ms_ = 0;
 };
 
 // Replaces the stored result of (session, request) if one is stored (a result the client has

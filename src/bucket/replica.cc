@@ -1,6 +1,7 @@
 #include "bucket/replica.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/endian.h"
 #include "base/fault_points.h"
@@ -9,6 +10,12 @@
 
 namespace tessera::bucket {
 namespace {
+
+uint64_t system_unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 using raft::Entry;
 using raft::EntryId;
@@ -132,7 +139,9 @@ Replica::Replica(Executor executor, const Clock& clock, LogStore& store, BucketI
       outbox_(outbox),
       machine_(bucket, options_.command_handler),
       wake_timer_(executor_),
-      stopped_timer_(executor_) {}
+      stopped_timer_(executor_) {
+  if (!options_.unix_ms) options_.unix_ms = system_unix_ms;
+}
 
 Replica::~Replica() {
   TESS_ASSERT(!running_, "replica of bucket {} destroyed while running", bucket_);
@@ -412,6 +421,8 @@ Status Replica::apply_committed(LogWriteBatch& batch, const std::vector<Entry>& 
     }
     applied_term_ = e.term;
   }
+  // A follower that becomes leader stamps no earlier than what it applied.
+  log_time_ms_ = std::max(log_time_ms_, machine_.log_time_ms());
   batch.put_state(
       bucket_state_key(bucket_),
       encode_bucket_state(committed.back().index, applied_term_, applied_config_, log_time_ms_));
@@ -543,8 +554,9 @@ Task<Result<proto::BucketResult>> Replica::mutate(proto::BucketCommand command, 
     co_return error(StatusCode::kUnavailable, "bucket {} replica is stopped", bucket_);
   }
   if (Status valid = KvStateMachine::validate(command); !valid.ok()) co_return valid;
-  // Log time never goes back, whatever the wall clock does (session expiry relies on it).
-  command.set_log_time_ms(std::max(command.log_time_ms(), log_time_ms_));
+  // The leader's wall clock, but log time never goes back, whatever the wall clock does (session
+  // expiry and transaction timeouts rely on it).
+  command.set_log_time_ms(std::max(options_.unix_ms(), log_time_ms_));
   log_time_ms_ = command.log_time_ms();
   auto id = core_->propose(command.SerializeAsString(), clock_.now());
   if (!id.ok()) co_return id.status();
@@ -594,6 +606,14 @@ Task<Result<proto::BucketResult>> Replica::meta_read(proto::MetaRead read, Deadl
   PendingRead pending;
   pending.meta = std::move(read);
   co_return co_await this->read(std::move(pending), deadline);
+}
+
+Result<proto::BucketResult> Replica::local_meta_read(const proto::MetaRead& read) const {
+  if (broken_ || stopping_) {
+    return error(StatusCode::kUnavailable, "bucket {} replica is stopped", bucket_);
+  }
+  StoredState state(store_);
+  return machine_.meta_read(state, read);
 }
 
 Task<Result<proto::BucketResult>> Replica::read(PendingRead pending, Deadline deadline) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -57,6 +58,10 @@ struct ReplicaOptions {
   // Runs the namespace's commands and reads (bucket/command_handler.h); nullptr: a key-value
   // bucket. Not owned; shared by the process's replicas and outlives them.
   CommandHandler* command_handler = nullptr;
+  // Wall-clock milliseconds since the Unix epoch for the log time a leader stamps on each
+  // proposal (inode times, transaction timeouts, session expiry); nullptr: the system clock.
+  // The simulator and tests give their fake clock's.
+  std::function<uint64_t()> unix_ms;
 };
 
 class Replica {
@@ -107,6 +112,10 @@ class Replica {
                                           Deadline deadline);
   // A linearizable namespace read (CommandHandler::read): the same failures as get().
   Task<Result<proto::BucketResult>> meta_read(proto::MetaRead read, Deadline deadline);
+  // The same read of this replica's applied state as it is now, with no lease or ReadIndex
+  // round: not linearizable, possibly stale. For local decisions only (whether a leader's
+  // recovery round is worth a linearizable read). Storage errors as meta_read's.
+  Result<proto::BucketResult> local_meta_read(const proto::MetaRead& read) const;
   // Waits until every entry up to `index` is durable on a majority (SyncTo). Leader only.
   Task<Status> sync_to(uint64_t index, Deadline deadline);
 

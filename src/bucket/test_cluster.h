@@ -49,6 +49,7 @@ class TestCluster : public BucketDirectory {
     o.seed = id.value();
     o.replica.core.hibernate_after = hibernate_after_;
     o.replica.command_handler = handler_;
+    o.replica.unix_ms = [this] { return unix_ms(); };
     auto host = co_await BucketHost::open(context_.get_executor(), o,
                                           [](HostId peer) -> std::optional<PeerAddress> {
                                             return PeerAddress{node_name(peer), kTestClusterPort};
@@ -99,6 +100,13 @@ class TestCluster : public BucketDirectory {
   BucketHost& host(HostId id) { return *hosts_.at(id); }
   void set_hibernate_after(raft::Duration after) { hibernate_after_ = after; }
   FakeClock& clock() { return clock_; }
+  // The wall clock of every replica: the fake clock, from a fixed date.
+  uint64_t unix_ms() const {
+    return 1'764'000'000'000 +
+           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     clock_.now().time_since_epoch())
+                                     .count());
+  }
   boost::asio::io_context& context() { return context_; }
   rpc::SimNetwork& network() { return network_; }
 

@@ -3,37 +3,18 @@
 #include <algorithm>
 
 #include "base/fault_points.h"
-#include "bucket/kv_state_machine.h"
+#include "meta/bucket_transport.h"
 #include "meta/keys.h"
 #include "meta/routing.h"
 #include "meta/txn_runner.h"
 
 namespace tessera::client {
-namespace {
-
-// A bucket's own error (not a namespace answer) as a failed Result.
-Result<proto::MetaResult> meta_of(Result<proto::BucketResult> result) {
-  if (!result.ok()) return result.status();
-  if (result->status_code() != 0) return bucket::status_of(*result);
-  return std::move(*result->mutable_meta());
-}
-
-}  // namespace
+using meta::meta_result_of;
 
 NamespaceClient::NamespaceClient(bucket::BucketClient& buckets, NamespaceClientOptions options)
-    : buckets_(buckets), options_(options), random_(options.seed) {
+    : buckets_(buckets), transport_(buckets), options_(options), random_(options.seed) {
   TESS_ASSERT(options_.bucket_count > 0 && options_.fs.value() != 0,
               "a namespace client needs the bucket count and a filesystem");
-}
-
-Task<Result<proto::MetaResult>> NamespaceClient::txn(BucketId bucket, proto::MetaTxnCommand command,
-                                                     Deadline deadline) {
-  co_return meta_of(co_await buckets_.meta_txn(bucket, std::move(command), deadline));
-}
-
-Task<Result<proto::MetaResult>> NamespaceClient::read(BucketId bucket, proto::MetaRead read,
-                                                      Deadline deadline) {
-  co_return meta_of(co_await buckets_.meta_read(bucket, std::move(read), deadline));
 }
 
 Task<bool> NamespaceClient::back_off(int attempt, Deadline deadline) {
@@ -50,11 +31,11 @@ Task<bool> NamespaceClient::back_off(int attempt, Deadline deadline) {
 Task<Result<proto::MetaResult>> NamespaceClient::attempt(const proto::MetaCommand& command,
                                                          Deadline deadline) {
   uint64_t request = buckets_.open_request();
-  auto first = meta_of(co_await buckets_.meta(meta::bucket_for(command, options_.bucket_count),
-                                              command, request, deadline));
+  auto first = meta_result_of(co_await buckets_.meta(
+      meta::bucket_for(command, options_.bucket_count), command, request, deadline));
   if (first.ok() && first->cross_bucket()) {
     ++transactions_;
-    first = co_await meta::run_cross_bucket(*this, options_.bucket_count, command,
+    first = co_await meta::run_cross_bucket(transport_, options_.bucket_count, command,
                                             /*session=*/buckets_.session(), request, deadline);
   }
   buckets_.close_request(request);
@@ -82,7 +63,7 @@ Task<Result<proto::MetaResult>> NamespaceClient::read(proto::MetaRead read, Dead
   read.set_fs(options_.fs.value());
   BucketId bucket = meta::bucket_for(read);
   for (int attempt_number = 0;; ++attempt_number) {
-    auto answer = co_await this->read(bucket, read, deadline);
+    auto answer = co_await transport_.read(bucket, read, deadline);
     if (!answer.ok() || !answer->locked()) co_return answer;
     if (!co_await back_off(attempt_number, deadline)) co_return answer;
   }

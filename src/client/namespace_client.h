@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "base/strong_id.h"
 #include "bucket/bucket_client.h"
+#include "meta/bucket_transport.h"
 #include "meta/meta_transport.h"
 #include "proto/meta.pb.h"
 #include "runtime/clock.h"
@@ -37,7 +38,7 @@ struct NamespaceClientOptions {
   Clock::Duration max_locked_backoff = std::chrono::milliseconds(50);
 };
 
-class NamespaceClient final : public meta::MetaTransport {
+class NamespaceClient final {
  public:
   // REQUIRES: `buckets` outlives the client; options.bucket_count > 0 and options.fs set.
   NamespaceClient(bucket::BucketClient& buckets, NamespaceClientOptions options);
@@ -64,11 +65,8 @@ class NamespaceClient final : public meta::MetaTransport {
                                          std::string name, InodeId new_parent, std::string new_name,
                                          uint32_t flags, Deadline deadline);
 
-  // meta::MetaTransport, for the transactions this client runs.
-  Task<Result<proto::MetaResult>> txn(BucketId bucket, proto::MetaTxnCommand command,
-                                      Deadline deadline) override;
-  Task<Result<proto::MetaResult>> read(BucketId bucket, proto::MetaRead read,
-                                       Deadline deadline) override;
+  // What the transactions this client runs talk to the buckets through.
+  meta::MetaTransport& transport() { return transport_; }
 
   uint64_t transactions() const { return transactions_; }
   uint64_t locked_retries() const { return locked_retries_; }
@@ -80,6 +78,7 @@ class NamespaceClient final : public meta::MetaTransport {
   Task<bool> back_off(int attempt, Deadline deadline);
 
   bucket::BucketClient& buckets_;
+  meta::BucketTransport transport_;
   NamespaceClientOptions options_;
   std::mt19937_64 random_;
   uint64_t transactions_ = 0;

@@ -92,6 +92,11 @@ Result<InodeId> allocate_inode_id(const OpContext& context);
 // An inode that must exist here: ENOENT if it does not; cross_bucket if it lives elsewhere;
 // locked() while a transaction holds it.
 Result<Checked<proto::Inode>> existing_inode(const OpContext& context, InodeId inode);
+// The inode `entry` (named `name`) points to, for an operation that changes it: cross_bucket if
+// it lives elsewhere; locked() while a transaction holds it (a link being added elsewhere, say);
+// kCorruption if it is missing (an entry never outlives its inode).
+Result<Checked<proto::Inode>> entry_inode(const OpContext& context, const proto::DirEntry& entry,
+                                          std::string_view name);
 // A directory whose entries the caller reads (`search` only) or changes (write and search):
 // ENOENT, ENOTDIR, EACCES, cross_bucket.
 enum class DirectoryUse { kSearch, kChange };

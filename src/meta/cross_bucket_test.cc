@@ -97,6 +97,24 @@ class CrossBucketTest : public ::testing::Test {
     EXPECT_TRUE(answer.ok()) << answer.status().to_string();
     return answer.ok() ? *answer : proto::MetaResult();
   }
+  // A cross-bucket command's single-bucket attempt (it must answer cross_bucket) and its plan,
+  // whose begin answers that request: the first half of mutate(), for tests that run the rest
+  // step by step.
+  Plan attempt_and_plan(proto::MetaCommand command) {
+    command.set_fs(kFs.value());
+    proto::BucketCommand wrapped;
+    wrapped.mutable_header()->set_session(1);
+    wrapped.mutable_header()->set_request(++request_);
+    *wrapped.mutable_meta() = command;
+    auto first = buckets_.apply(bucket_for(command, kBuckets), wrapped);
+    EXPECT_TRUE(first.ok() && first->cross_bucket());
+    auto plan = testing::run_task(plan_transaction(buckets_, kBuckets, command, Deadline::never()));
+    EXPECT_TRUE(plan.ok() && plan->begin.has_value());
+    if (!plan.ok() || !plan->begin) return Plan{};
+    plan->begin->set_session(1);
+    plan->begin->set_request(request_);
+    return std::move(*plan);
+  }
   proto::MetaResult read(proto::MetaRead read) {
     read.set_fs(kFs.value());
     auto answer = testing::run_task(buckets_.read(bucket_for(read), read, Deadline::never()));
@@ -392,6 +410,119 @@ TEST_F(DeadDriverTest, APrepareAfterTheAbortIsAbortedWhenItsBucketAsks) {
   RecoveryCounts counts = recover_all();
   EXPECT_EQ(counts.aborted, 1u) << "the participant asked and aborted";
   EXPECT_EQ(lookup(root_, name).errno_value(), ENOENT);
+}
+
+// The new directory's inode does not exist in its bucket until the decision reaches it there,
+// though the coordinator already names it: until then it answers `locked`, not ENOENT (the
+// namespace simulation found a create in such a directory refused).
+TEST_F(DeadDriverTest, ACreatedInodeIsLockedUntilItsBucketHearsTheDecision) {
+  std::string name = remote_name(root_, "d");
+  auto [id, begin] = begin_mkdir(name);
+  auto vote = prepare(id, begin.parts(1));
+  ASSERT_TRUE(vote.txn().yes());
+  InodeId created(vote.txn().created_inode());
+  proto::MetaRead stat;
+  stat.mutable_getattr()->set_inode(created.value());
+  EXPECT_TRUE(read(stat).locked());
+  decide(id, created.value());
+  EXPECT_EQ(lookup(root_, name).entries(0).inode(), created.value());
+  EXPECT_TRUE(read(stat).locked()) << "decided, but not yet finished in the inode's bucket";
+  EXPECT_TRUE(mkfile(created, "f").locked());
+  EXPECT_GE(recover_all().finished, 1u);
+  EXPECT_EQ(read(stat).errno_value(), 0);
+  EXPECT_EQ(mkfile(created, "f").errno_value(), 0);
+}
+
+// A link being added in another bucket holds the inode: unlinking its last other name waits
+// (the simulation found the inode removed under the transaction, which then broke its bucket).
+TEST_F(CrossBucketTest, UnlinkWaitsForALinkBeingAddedElsewhere) {
+  InodeId a = id(mkdir(root_, remote_name(root_, "a")));
+  InodeId file = id(mkfile(root_, "f"));
+  ASSERT_NE(bucket_of(a), bucket_of(file));
+  proto::MetaCommand command;
+  command.mutable_link()->set_inode(file.value());
+  command.mutable_link()->set_new_parent(a.value());
+  command.mutable_link()->set_new_name("g");
+  Plan plan = attempt_and_plan(command);
+  ASSERT_TRUE(plan.begin.has_value());
+  proto::TxnBegin begin = *plan.begin;
+  proto::MetaTxnCommand start;
+  start.set_fs(kFs.value());
+  *start.mutable_begin() = begin;
+  auto pending = testing::run_task(buckets_.txn(bucket_of(a), start, Deadline::never()));
+  ASSERT_TRUE(pending.ok() && pending->has_pending());
+  proto::MetaTxnCommand prepare;
+  prepare.set_fs(kFs.value());
+  *prepare.mutable_prepare()->mutable_id() = pending->pending();
+  *prepare.mutable_prepare()->mutable_part() = begin.parts(1);
+  auto vote = testing::run_task(buckets_.txn(bucket_of(file), prepare, Deadline::never()));
+  ASSERT_TRUE(vote.ok() && vote->txn().yes());
+  EXPECT_TRUE(remove(root_, "f", false).locked());
+  ASSERT_TRUE(testing::run_task(finish_transaction(buckets_, kFs, pending->pending(), begin.parts(),
+                                                   /*commit=*/false, Deadline::never()))
+                  .ok());
+  proto::MetaTxnCommand abort;
+  abort.set_fs(kFs.value());
+  *abort.mutable_decide()->mutable_id() = pending->pending();
+  ASSERT_TRUE(testing::run_task(buckets_.txn(bucket_of(a), abort, Deadline::never())).ok());
+  EXPECT_EQ(remove(root_, "f", false).errno_value(), 0);
+}
+
+// A plain rename replaces whatever its destination names when it runs: a destination created
+// after the plan makes the plan stale (`locked`: plan again), not the rename EEXIST.
+TEST_F(CrossBucketTest, ARenameOverANameCreatedAfterItsPlanReplacesIt) {
+  InodeId a = id(mkdir(root_, remote_name(root_, "a")));
+  InodeId file = id(mkfile(root_, "f"));
+  proto::MetaCommand command;
+  proto::MetaRename& op = *command.mutable_rename();
+  op.set_parent(root_.value());
+  op.set_name("f");
+  op.set_new_parent(a.value());
+  op.set_new_name("g");
+  Plan plan = attempt_and_plan(command);
+  ASSERT_TRUE(plan.begin.has_value());
+  InodeId late = id(mkfile(a, "g"));
+  auto stale = testing::run_task(
+      run_transaction(buckets_, kFs, *plan.begin, plan.cycle_checks, Deadline::never()));
+  ASSERT_TRUE(stale.ok());
+  EXPECT_TRUE(stale->locked()) << stale->ShortDebugString();
+  auto moved = rename(root_, "f", a, "g");
+  ASSERT_EQ(moved.errno_value(), 0) << moved.message();
+  EXPECT_EQ(lookup(a, "g").entries(0).inode(), file.value());
+  proto::MetaRead gone;
+  gone.mutable_getattr()->set_inode(late.value());
+  EXPECT_EQ(read(gone).errno_value(), ENOENT);
+}
+
+// Two directory moves planned together, each into the other: the plans' own walks saw no cycle,
+// and the second, walking again under the rename lock, refuses (the namespace simulation found
+// the cycle committed).
+TEST_F(CrossBucketTest, TwoCrossedDirectoryMovesNeverMakeACycle) {
+  std::string x_name = remote_name(root_, "x");
+  std::string y_name = remote_name(root_, "y");
+  InodeId x = id(mkdir(root_, x_name));
+  InodeId y = id(mkdir(root_, y_name));
+  auto plan_move = [&](const std::string& name, InodeId into) {
+    proto::MetaCommand command;
+    proto::MetaRename& op = *command.mutable_rename();
+    op.set_parent(root_.value());
+    op.set_name(name);
+    op.set_new_parent(into.value());
+    op.set_new_name(name);
+    return attempt_and_plan(command);
+  };
+  Plan x_into_y = plan_move(x_name, y);
+  Plan y_into_x = plan_move(y_name, x);
+  auto first = testing::run_task(
+      run_transaction(buckets_, kFs, *x_into_y.begin, x_into_y.cycle_checks, Deadline::never()));
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->errno_value(), 0) << first->message();
+  auto second = testing::run_task(
+      run_transaction(buckets_, kFs, *y_into_x.begin, y_into_x.cycle_checks, Deadline::never()));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->errno_value(), EINVAL) << second->message();
+  EXPECT_EQ(getattr(x).parent(), y.value());
+  EXPECT_EQ(getattr(y).parent(), root_.value());
 }
 
 // Random operations over a small tree spread over every bucket: the checker's rules hold after

@@ -67,11 +67,37 @@ proto::TxnInodeChange& PartsBuilder::inode(InodeId id) {
 Plan PartsBuilder::build(proto::MetaResult answer) const {
   proto::TxnBegin begin;
   *begin.add_parts() = parts_.at(coordinator_);
-  for (const auto& [bucket, part] : parts_) {
-    if (bucket != coordinator_) *begin.add_parts() = part;
+  // The rename lock's part right after the coordinator's: the runner prepares it first, then
+  // checks for cycles under it (CycleCheck).
+  for (bool rename_lock : {true, false}) {
+    for (const auto& [bucket, part] : parts_) {
+      if (bucket != coordinator_ && part.rename_lock() == rename_lock) *begin.add_parts() = part;
+    }
   }
   *begin.mutable_answer() = std::move(answer);
   return Plan{std::move(begin), {}};
+}
+
+Task<Result<Checked<bool>>> is_ancestor(MetaTransport& transport, const proto::Caller& caller,
+                                        FilesystemId fs, InodeId moved, InodeId dir,
+                                        Deadline deadline) {
+  // Deeper than any real tree; a longer walk means the parents loop (a damaged tree).
+  constexpr int kMaxDepth = 4096;
+  InodeId at = dir;
+  for (int depth = 0; depth < kMaxDepth; ++depth) {
+    if (at == moved) co_return Checked<bool>(true);
+    proto::MetaRead read;
+    read.set_fs(fs.value());
+    *read.mutable_caller() = caller;
+    read.mutable_getattr()->set_inode(at.value());
+    TESS_CO_ASSIGN_OR_RETURN(auto answer,
+                             co_await transport.read(bucket_of(at), std::move(read), deadline));
+    if (answer.errno_value() != 0) co_return Checked<bool>(std::move(answer));
+    InodeId parent(answer.inode().parent());
+    if (parent == at) co_return Checked<bool>(false);  // The root.
+    at = parent;
+  }
+  co_return Checked<bool>(refuse(ELOOP, "the directory's parents do not reach the root"));
 }
 
 Task<Result<Plan>> plan_transaction(MetaTransport& transport, uint32_t bucket_count,

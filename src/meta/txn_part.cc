@@ -11,8 +11,11 @@
 namespace tessera::meta {
 namespace {
 
-// Every key `part` locks.
-std::vector<std::string> lock_keys(const OpContext& context, const proto::TxnPart& part) {
+// Every key `part` locks, with the inode its create allocated (0: none): until the decision is
+// applied here, that id names an inode that does not exist yet, though the coordinator may
+// already have answered with it.
+std::vector<std::string> lock_keys(const OpContext& context, const proto::TxnPart& part,
+                                   uint64_t created_inode) {
   std::vector<std::string> keys;
   for (const proto::TxnEntryChange& change : part.entries()) {
     keys.push_back(
@@ -22,6 +25,9 @@ std::vector<std::string> lock_keys(const OpContext& context, const proto::TxnPar
     keys.push_back(inode_lock_key(context.bucket, context.fs, InodeId(change.inode())));
   }
   if (part.rename_lock()) keys.push_back(rename_lock_key(context.bucket, context.fs));
+  if (part.has_create() && created_inode != 0) {
+    keys.push_back(inode_lock_key(context.bucket, context.fs, InodeId(created_inode)));
+  }
   return keys;
 }
 
@@ -74,6 +80,7 @@ Result<std::optional<proto::MetaResult>> check_entry(const OpContext& context,
   TESS_ASSIGN_OR_RETURN(auto entry, load_entry(context, dir, change.name()));
   uint64_t current = entry ? entry->inode() : 0;
   if (current == change.expect_inode()) return Refusal();
+  if (change.observed()) return Refusal(stale(fmt::format("entry '{}'", change.name())));
   if (change.expect_inode() == 0) {
     return Refusal(refuse(EEXIST, fmt::format("'{}' exists", change.name())));
   }
@@ -202,7 +209,7 @@ Result<Checked<uint64_t>> check_and_lock(const OpContext& context, const proto::
   proto::TxnLock lock;
   *lock.mutable_id() = txn;
   std::string bytes = lock.SerializeAsString();
-  for (const std::string& key : lock_keys(context, part)) context.store.put(key, bytes);
+  for (const std::string& key : lock_keys(context, part, created)) context.store.put(key, bytes);
   return Checked<uint64_t>(created);
 }
 
@@ -215,12 +222,14 @@ Status apply_and_unlock(const OpContext& context, const proto::TxnPart& part,
   for (const proto::TxnInodeChange& change : part.inodes()) {
     TESS_RETURN_IF_ERROR(apply_inode(context, change));
   }
-  unlock(context, part);
+  unlock(context, part, created_inode);
   return Status();
 }
 
-void unlock(const OpContext& context, const proto::TxnPart& part) {
-  for (const std::string& key : lock_keys(context, part)) context.store.erase(key);
+void unlock(const OpContext& context, const proto::TxnPart& part, uint64_t created_inode) {
+  for (const std::string& key : lock_keys(context, part, created_inode)) {
+    context.store.erase(key);
+  }
 }
 
 }  // namespace tessera::meta

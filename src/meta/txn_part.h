@@ -14,7 +14,8 @@
 namespace tessera::meta {
 
 // Checks every expectation of `part` against this bucket's state and, if all hold, locks its keys
-// for `txn` and, for a part that creates an inode, allocates its id (returned; 0: none). A
+// for `txn` and, for a part that creates an inode, allocates its id (returned; 0: none) and locks
+// it too, so that nothing reads or changes that inode before the decision creates it. A
 // refusal is the errno the operation answers (locked() when another transaction holds a key, or
 // when the state no longer matches the plan).
 Result<Checked<uint64_t>> check_and_lock(const OpContext& context, const proto::TxnId& txn,
@@ -25,8 +26,8 @@ Result<Checked<uint64_t>> check_and_lock(const OpContext& context, const proto::
 Status apply_and_unlock(const OpContext& context, const proto::TxnPart& part,
                         uint64_t created_inode);
 
-// Releases `part`'s locks without applying it (an abort).
-void unlock(const OpContext& context, const proto::TxnPart& part);
+// Releases `part`'s locks without applying it (an abort); `created_inode` as above.
+void unlock(const OpContext& context, const proto::TxnPart& part, uint64_t created_inode);
 
 bool same_txn(const proto::TxnId& a, const proto::TxnId& b);
 

@@ -1,6 +1,7 @@
 #include "meta/txn_recovery.h"
 
 #include <cerrno>
+#include <chrono>
 
 #include "base/fault_points.h"
 #include "meta/context.h"
@@ -28,7 +29,9 @@ Task<Status> recover_coordinator(MetaTransport& transport, const proto::TxnInten
   proto::MetaTxnCommand decide = command_of(intent);
   *decide.mutable_decide()->mutable_id() = intent.id();
   decide.mutable_decide()->set_commit(false);
-  *decide.mutable_decide()->mutable_refusal() = refuse(ETIMEDOUT, "the transaction timed out");
+  // Answered `locked`: a driver still waiting for this request retries it as a new one (nothing
+  // happened), instead of failing an operation that only took too long.
+  *decide.mutable_decide()->mutable_refusal() = locked("the timed-out transaction");
   TESS_CO_ASSIGN_OR_RETURN(auto decided, co_await transport.txn(BucketId(intent.id().coordinator()),
                                                                 std::move(decide), deadline));
   bool committed = decided.txn().state() == proto::TXN_STATE_COMMITTED;  // Its driver won.
@@ -79,12 +82,101 @@ Task<Result<RecoveryCounts>> recover_transactions(MetaTransport& transport, Buck
   for (const proto::TxnIntent& intent : listed.intents()) {
     bool coordinator = BucketId(intent.id().coordinator()) == bucket &&
                        intent.state() != proto::TXN_STATE_PREPARED;
-    Status recovered =
-        coordinator ? co_await recover_coordinator(transport, intent, counts, deadline)
-                    : co_await recover_participant(transport, bucket, intent, counts, deadline);
+    // Not a conditional expression: GCC 12 destroys the temporaries of a co_await inside ?:
+    // twice (a use after free the simulator found).
+    Status recovered;
+    if (coordinator) {
+      recovered = co_await recover_coordinator(transport, intent, counts, deadline);
+    } else {
+      recovered = co_await recover_participant(transport, bucket, intent, counts, deadline);
+    }
     if (!recovered.ok()) co_return recovered;
   }
   co_return counts;
+}
+
+namespace {
+
+uint64_t system_unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+std::vector<BucketId> buckets_to_recover(const bucket::BucketHost& host, uint64_t before_log_ms) {
+  proto::MetaRead list;
+  list.mutable_list_intents()->set_before_log_ms(before_log_ms);
+  list.mutable_list_intents()->set_limit(1);
+  std::vector<BucketId> buckets;
+  for (const bucket::ReplicaStatus& status : host.status()) {
+    if (status.role != raft::Role::kLeader) continue;
+    const bucket::Replica* replica = host.replica(status.bucket);
+    if (replica == nullptr) continue;
+    auto listed = replica->local_meta_read(list);
+    // A replica that cannot read its own state is asked the linearizable way, which reports why.
+    if (!listed.ok() || listed->meta().intents_size() > 0) buckets.push_back(status.bucket);
+  }
+  return buckets;
+}
+
+RecoveryLoop::RecoveryLoop(Executor executor, MetaTransport& transport, LedBuckets led_buckets,
+                           RecoveryLoopOptions options)
+    : executor_(std::move(executor)),
+      transport_(transport),
+      led_buckets_(std::move(led_buckets)),
+      options_(std::move(options)),
+      wake_timer_(executor_),
+      stopped_timer_(executor_) {
+  if (!options_.unix_ms) options_.unix_ms = system_unix_ms;
+}
+
+RecoveryLoop::~RecoveryLoop() { TESS_ASSERT(!running_, "recovery loop destroyed while running"); }
+
+void RecoveryLoop::start() {
+  TESS_ASSERT(!running_ && !stopping_, "recovery loop started twice");
+  running_ = true;
+  spawn_detached(executor_, run(this), "meta: transaction recovery");
+}
+
+Task<void> RecoveryLoop::stop() {
+  stopping_ = true;
+  wake_timer_.cancel();
+  const Clock& clock = *options_.clock;
+  while (running_) co_await clock.wait(stopped_timer_, Clock::TimePoint::max());
+}
+
+Task<void> RecoveryLoop::run(RecoveryLoop* self) {
+  const Clock& clock = *self->options_.clock;
+  while (!self->stopping_) {
+    co_await clock.wait(self->wake_timer_, clock.now() + self->options_.interval);
+    if (self->stopping_) break;
+    co_await self->round();
+  }
+  self->running_ = false;
+  self->stopped_timer_.cancel();
+}
+
+Task<void> RecoveryLoop::round() {
+  ++stats_.rounds;
+  auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.txn_timeout);
+  uint64_t now_ms = options_.unix_ms();
+  uint64_t before_log_ms = now_ms > static_cast<uint64_t>(timeout_ms.count())
+                               ? now_ms - static_cast<uint64_t>(timeout_ms.count())
+                               : 0;
+  for (BucketId bucket : led_buckets_(before_log_ms)) {
+    if (stopping_) break;
+    Deadline deadline = Deadline::after(options_.bucket_timeout, *options_.clock);
+    auto recovered = co_await recover_transactions(transport_, bucket, before_log_ms, deadline);
+    if (!recovered.ok()) {
+      ++stats_.failed;
+      continue;
+    }
+    stats_.counts.aborted += recovered->aborted;
+    stats_.counts.finished += recovered->finished;
+    stats_.counts.waiting += recovered->waiting;
+  }
 }
 
 }  // namespace tessera::meta

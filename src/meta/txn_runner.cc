@@ -1,5 +1,6 @@
 #include "meta/txn_runner.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/fault_points.h"
@@ -30,6 +31,24 @@ Task<Result<proto::MetaResult>> decide(MetaTransport& transport, FilesystemId fs
   co_return co_await transport.txn(BucketId(id.coordinator()), std::move(command), deadline);
 }
 
+// The refusal that ends a directory move under the rename lock (CycleCheck): EINVAL for a cycle,
+// a read's refusal (locked: a move's parent is still being changed), or nullopt to go on.
+Task<Result<std::optional<proto::MetaResult>>> refuse_cycles(MetaTransport& transport,
+                                                             FilesystemId fs,
+                                                             const std::vector<CycleCheck>& checks,
+                                                             Deadline deadline) {
+  for (const CycleCheck& check : checks) {
+    TESS_CO_ASSIGN_OR_RETURN(auto cycle, co_await is_ancestor(transport, proto::Caller(), fs,
+                                                              check.moved, check.dir, deadline));
+    if (!cycle.ok()) co_return std::optional(cycle.refusal());
+    if (*cycle) {
+      TESS_COVER("meta.txn_cycle_found_under_lock");
+      co_return std::optional(refuse(EINVAL, "a directory cannot move into itself"));
+    }
+  }
+  co_return std::optional<proto::MetaResult>();
+}
+
 }  // namespace
 
 Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs, const proto::TxnId& id,
@@ -53,8 +72,16 @@ Task<Status> finish_transaction(MetaTransport& transport, FilesystemId fs, const
 }
 
 Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, FilesystemId fs,
-                                                proto::TxnBegin begin, Deadline deadline) {
+                                                proto::TxnBegin begin,
+                                                std::vector<CycleCheck> cycle_checks,
+                                                Deadline deadline) {
   TESS_ASSERT(begin.parts_size() > 0, "a transaction without parts");
+  // Where the rename lock is prepared: the coordinator's part or the next one (PartsBuilder).
+  int lock_index = -1;
+  for (int i = 0; i < std::min(begin.parts_size(), 2); ++i) {
+    if (begin.parts(i).rename_lock()) lock_index = i;
+  }
+  TESS_ASSERT(cycle_checks.empty() || lock_index >= 0, "cycle checks without the rename lock");
   google::protobuf::RepeatedPtrField<proto::TxnPart> parts = begin.parts();
   proto::MetaTxnCommand begin_command = command_of(fs);
   *begin_command.mutable_begin() = std::move(begin);
@@ -64,12 +91,22 @@ Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, Filesy
   // A refusal at the coordinator, or the answer of a transaction this request already ran.
   if (!started.has_pending()) co_return started;
   proto::TxnId id = started.pending();
+  // The simulator's dead driver: the process running it stops here, leaving the transaction to
+  // the leaders' recovery.
+  if (TESS_BUGGIFY("meta.txn_driver_dies_after_begin")) {
+    co_return error(StatusCode::kUnavailable, "the driver stopped after begin (simulated)");
+  }
 
   uint64_t created_inode = 0;
   std::optional<proto::MetaResult> no;
   Status failure;
   int prepared = 1;  // parts[1, prepared) voted yes.
-  for (; prepared < parts.size(); ++prepared) {
+  if (!cycle_checks.empty() && lock_index == 0) {
+    auto refusal = co_await refuse_cycles(transport, fs, cycle_checks, deadline);
+    if (!refusal.ok()) failure = refusal.status();
+    if (refusal.ok() && *refusal) no = std::move(**refusal);
+  }
+  for (; !no && failure.ok() && prepared < parts.size(); ++prepared) {
     proto::MetaTxnCommand command = command_of(fs);
     *command.mutable_prepare()->mutable_id() = id;
     *command.mutable_prepare()->mutable_part() = parts[prepared];
@@ -84,6 +121,18 @@ Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, Filesy
       break;
     }
     if (vote->txn().created_inode() != 0) created_inode = vote->txn().created_inode();
+    if (TESS_BUGGIFY("meta.txn_driver_dies_after_prepare")) {
+      co_return error(StatusCode::kUnavailable, "the driver stopped after a prepare (simulated)");
+    }
+    if (prepared == lock_index && !cycle_checks.empty()) {
+      auto refusal = co_await refuse_cycles(transport, fs, cycle_checks, deadline);
+      if (!refusal.ok() || *refusal) {
+        ++prepared;  // This part voted yes: it is told of the abort.
+        if (!refusal.ok()) failure = refusal.status();
+        if (refusal.ok()) no = std::move(**refusal);
+        break;
+      }
+    }
   }
 
   if (no || !failure.ok()) {
@@ -111,6 +160,9 @@ Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, Filesy
     // Aborted by a recovering leader before this decision: the operation did not happen.
     co_return locked("the transaction (aborted by recovery)");
   }
+  if (TESS_BUGGIFY("meta.txn_driver_dies_after_decide")) {
+    co_return error(StatusCode::kUnavailable, "the driver stopped after its decision (simulated)");
+  }
   Status finished = co_await finish_transaction(transport, fs, id, parts, true, deadline);
   if (!finished.ok()) {
     TESS_COVER("meta.txn_runner_finish_left_to_recovery");
@@ -130,7 +182,7 @@ Task<Result<proto::MetaResult>> run_cross_bucket(MetaTransport& transport, uint3
   plan.begin->set_session(session);
   plan.begin->set_request(request);
   co_return co_await run_transaction(transport, FilesystemId(command.fs()), std::move(*plan.begin),
-                                     deadline);
+                                     std::move(plan.cycle_checks), deadline);
 }
 
 }  // namespace tessera::meta

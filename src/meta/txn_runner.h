@@ -11,15 +11,21 @@
 
 #include "base/status.h"
 #include "meta/meta_transport.h"
+#include "meta/plan.h"
 #include "proto/meta.pb.h"
 #include "runtime/deadline.h"
 #include "runtime/task.h"
 
 namespace tessera::meta {
 
-// REQUIRES: begin.parts(0) is the coordinator's part; every part names a different bucket.
+// `cycle_checks` (a directory move's, plan.h) run once the rename lock's part is prepared; a
+// cycle aborts with EINVAL.
+// REQUIRES: begin.parts(0) is the coordinator's part; every part names a different bucket; with
+// cycle checks, parts(0) or parts(1) holds the rename lock.
 Task<Result<proto::MetaResult>> run_transaction(MetaTransport& transport, FilesystemId fs,
-                                                proto::TxnBegin begin, Deadline deadline);
+                                                proto::TxnBegin begin,
+                                                std::vector<CycleCheck> cycle_checks,
+                                                Deadline deadline);
 
 // The cross-bucket half of a client's namespace mutation: `command` was sent as (session,
 // request) to bucket_for(command) and answered cross_bucket; this plans it and runs the

@@ -192,8 +192,9 @@ TEST_F(TxnTest, ACommittedMkdirIsVisibleInBothBucketsAndAnswersTheClient) {
   EXPECT_EQ(found.entries(0).inode(), created.value());
   EXPECT_FALSE(found.has_inode()) << "the inode is in the other bucket";
   EXPECT_EQ(getattr(root_).inode().nlink(), root_links + 1);
-  // The participant has not finished: its new inode is not there yet, and it holds no lock.
-  EXPECT_EQ(getattr_in(kOther, created).errno_value(), ENOENT);
+  // The participant has not finished: its new inode is not there yet, and its id is locked
+  // until it is (the coordinator's answer names it already).
+  EXPECT_TRUE(getattr_in(kOther, created).locked());
   finish(kOther, pending.pending(), true);
   auto inode = getattr_in(kOther, created);
   ASSERT_EQ(inode.errno_value(), 0);

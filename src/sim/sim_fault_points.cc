@@ -1,5 +1,9 @@
 #include "sim/sim_fault_points.h"
 
+#include <algorithm>
+
+#include "base/assert.h"
+
 namespace tessera::sim {
 
 namespace {
@@ -21,6 +25,9 @@ bool SimFaultPoints::fire(std::string_view name) {
     FaultPointStats stats;
     stats.active = buggify_ && decide.chance_ppm(kActivePpm);
     stats.fire_ppm = static_cast<uint64_t>(decide.between(kMinFirePpm, kMaxFirePpm));
+    if (auto cap = caps_.find(name); cap != caps_.end()) {
+      stats.fire_ppm = std::min(stats.fire_ppm, cap->second);
+    }
     point = points_.emplace(std::string(name), stats).first;
     streams_.emplace(std::string(name), decide.fork("fire"));
   }
@@ -39,5 +46,10 @@ void SimFaultPoints::cover(std::string_view name) {
 }
 
 bool SimFaultPoints::mutation(std::string_view name) { return mutations_.contains(name); }
+
+void SimFaultPoints::cap(std::string_view name, uint64_t max_fire_ppm) {
+  TESS_ASSERT(!points_.contains(name), "fault point {} capped after it was reached", name);
+  caps_[std::string(name)] = max_fire_ppm;
+}
 
 }  // namespace tessera::sim

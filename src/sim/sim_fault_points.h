@@ -32,6 +32,10 @@ class SimFaultPoints final : public FaultPoints {
   bool fire(std::string_view name) override;
   void cover(std::string_view name) override;
   bool mutation(std::string_view name) override;
+  // Caps how often `name` fires when active, for a workload whose processes each such fault
+  // stops (a point firing on a quarter of its reaches would keep every process down).
+  // REQUIRES: before the point is first reached.
+  void cap(std::string_view name, uint64_t max_fire_ppm);
 
   const std::map<std::string, FaultPointStats, std::less<>>& fault_points() const {
     return points_;
@@ -49,6 +53,7 @@ class SimFaultPoints final : public FaultPoints {
   std::map<std::string, FaultPointStats, std::less<>> points_;
   std::map<std::string, SimRandom, std::less<>> streams_;
   std::map<std::string, uint64_t, std::less<>> coverage_;
+  std::map<std::string, uint64_t, std::less<>> caps_;
 };
 
 // Installs a registry for the lifetime of the guard.

@@ -5,6 +5,7 @@
 #include "sim/chunk_store_sim_workload.h"
 #include "sim/cluster_workload.h"
 #include "sim/control_plane_workload.h"
+#include "sim/namespace_workload.h"
 #include "sim/raft_workload.h"
 
 namespace tessera::sim {
@@ -27,6 +28,11 @@ constexpr std::array kWorkloads{
                  "a 5-replica Raft group of pure cores: crashes, power loss, partitions, pauses, "
                  "drift; linearizability",
                  &make_raft_workload},
+    WorkloadSpec{"namespace",
+                 "3 hosts' buckets (real BucketHosts) with the namespace and 3 clients: random "
+                 "metadata operations within and across buckets, kill -9, power loss, partitions, "
+                 "dead transaction drivers; the namespace equals a model",
+                 &make_namespace_workload},
 };
 }  // namespace
 

@@ -95,11 +95,22 @@ std::optional<raft::StoreId> MapPlacement::store_of(HostId host) const {
   return raft::StoreId(found->bucket_store());
 }
 
+std::vector<HostId> MapBucketDirectory::replicas(BucketId bucket) const {
+  bucket::Placement placement = placement_->placement(bucket);
+  std::vector<HostId> hosts;
+  if (placement.preferred_leader.value() != 0) hosts.push_back(placement.preferred_leader);
+  for (HostId host : placement.desired) {
+    if (host != placement.preferred_leader) hosts.push_back(host);
+  }
+  return hosts;
+}
+
 ComputeHost::ComputeHost(Executor executor, ComputeHostOptions options, const ControlPlane* control)
     : executor_(std::move(executor)),
       options_(std::move(options)),
       control_(control),
       placement_(control),
+      directory_(&placement_, [this](HostId host) { return resolve(host); }),
       follow_timer_(executor_) {}
 
 ComputeHost::~ComputeHost() { TESS_ASSERT(!following_, "compute host destroyed while following"); }
@@ -129,6 +140,18 @@ Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
       executor, host, [raw](HostId peer) { return raw->resolve(peer); });
   if (!opened.ok()) co_return opened.status().with_context(options.path);
   self->buckets_ = std::move(*opened);
+  bucket::BucketClientOptions client;
+  // Any non-zero session: transaction commands carry none (each is idempotent by its id).
+  client.session = (options.seed | 1) ^ (uint64_t{options.host.value()} << 32);
+  self->client_ = std::make_unique<bucket::BucketClient>(executor, self->directory_, client);
+  self->transport_ = std::make_unique<meta::BucketTransport>(*self->client_);
+  bucket::BucketHost* host_buckets = self->buckets_.get();
+  self->recovery_ = std::make_unique<meta::RecoveryLoop>(
+      executor, *self->transport_,
+      [host_buckets](uint64_t before_log_ms) {
+        return meta::buckets_to_recover(*host_buckets, before_log_ms);
+      },
+      options.recovery);
   co_return std::move(self);
 }
 
@@ -161,6 +184,8 @@ Task<Status> ComputeHost::start() {
   if (!held.empty()) TESS_LOG_INFO("reopened {} bucket replica(s)", held.size());
   following_ = true;
   spawn_detached(executor_, follow_loop(this), "compute host: follow the map");
+  recovery_->start();
+  recovery_started_ = true;
   co_return Status();
 }
 
@@ -232,6 +257,8 @@ Task<Status> ComputeHost::shutdown(bool clean) {
   stopping_ = true;
   follow_timer_.cancel();
   while (following_) co_await boost::asio::post(executor_, boost::asio::use_awaitable);
+  if (recovery_started_) co_await recovery_->stop();
+  client_->close();
   co_return co_await buckets_->shutdown(clean);
 }
 

@@ -10,14 +10,18 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
+#include "bucket/bucket_client.h"
 #include "bucket/bucket_host.h"
 #include "cluster/control_plane.h"
+#include "meta/bucket_transport.h"
 #include "meta/namespace_handler.h"
+#include "meta/txn_recovery.h"
 #include "raft/types.h"
 
 namespace tessera {
@@ -48,6 +52,23 @@ class MapPlacement final : public bucket::PlacementSource {
   const ControlPlane* control_;
 };
 
+// The buckets as a client of this host finds them (bucket::BucketDirectory), for the transactions
+// this host drives: the map's desired hosts, preferred leader first, at the addresses the control
+// plane knows. The view is followed continuously, so refresh() has nothing to do. Thread-safe.
+class MapBucketDirectory final : public bucket::BucketDirectory {
+ public:
+  using Resolver = std::function<std::optional<bucket::PeerAddress>(HostId)>;
+  MapBucketDirectory(const MapPlacement* placement, Resolver resolve)
+      : placement_(placement), resolve_(std::move(resolve)) {}
+  std::vector<HostId> replicas(BucketId bucket) const override;
+  std::optional<bucket::PeerAddress> address(HostId host) const override { return resolve_(host); }
+  Task<Status> refresh(Deadline) override { co_return Status(); }
+
+ private:
+  const MapPlacement* placement_;
+  Resolver resolve_;
+};
+
 struct ComputeHostOptions {
   std::string path;  // The log store's directory.
   ClusterUuid cluster{};
@@ -59,6 +80,8 @@ struct ComputeHostOptions {
   bucket::ReplicaOptions replica;
   // An idle bucket stops ticking after this long (design 5.2); zero: never.
   Clock::Duration hibernate_after = std::chrono::seconds(2);
+  // The recovery of transactions whose driver went away (meta/txn_recovery.h).
+  meta::RecoveryLoopOptions recovery;
 };
 
 class ComputeHost {
@@ -75,12 +98,15 @@ class ComputeHost {
   // The log store's id, for the host's registration.
   uint64_t store_id() const { return buckets_->self().store.value(); }
   void register_handlers(rpc::RpcServer& server) { buckets_->register_handlers(server); }
-  // Reopens the buckets the store holds, then follows the map. kCorruption / kIoError if a
-  // bucket the store holds cannot be opened.
+  // Reopens the buckets the store holds, then follows the map and recovers abandoned
+  // transactions in the buckets led here. kCorruption / kIoError if a bucket the store holds
+  // cannot be opened.
   Task<Status> start();
   nlohmann::json status_json() const { return replica_status_json(buckets_->status()); }
   bucket::BucketHost& buckets() { return *buckets_; }
-  // Stops following, then the buckets (clean: the next open knows nothing was lost).
+  const meta::RecoveryLoopStats& recovery_stats() const { return recovery_->stats(); }
+  // Stops following and recovering, then the buckets (clean: the next open knows nothing was
+  // lost).
   Task<Status> shutdown(bool clean);
 
  private:
@@ -101,9 +127,15 @@ class ComputeHost {
   // Runs the namespace in every bucket; declared before buckets_, whose replicas use it.
   meta::NamespaceHandler namespace_handler_;
   std::unique_ptr<bucket::BucketHost> buckets_;
+  // What this host's recovery of transactions talks to the buckets through.
+  MapBucketDirectory directory_;
+  std::unique_ptr<bucket::BucketClient> client_;
+  std::unique_ptr<meta::BucketTransport> transport_;
+  std::unique_ptr<meta::RecoveryLoop> recovery_;
   uint64_t followed_epoch_ = 0;
   bool stopping_ = false;
   bool following_ = false;
+  bool recovery_started_ = false;
   boost::asio::steady_timer follow_timer_;
   std::string last_error_;  // Logged once per distinct failure.
 };

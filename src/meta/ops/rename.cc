@@ -45,22 +45,6 @@ struct Rename {
 // nothing to do), or nullopt to go on.
 using Stop = std::optional<proto::MetaResult>;
 
-// The inode an entry names: cross_bucket when it is elsewhere, corruption when it is missing.
-Result<Checked<proto::Inode>> entry_inode(const OpContext& context, const proto::DirEntry& entry,
-                                          std::string_view name) {
-  InodeId id(entry.inode());
-  if (!is_local(context, id)) {
-    return Checked<proto::Inode>(
-        cross_bucket(fmt::format("'{}' has its inode in bucket {}", name, bucket_of(id))));
-  }
-  TESS_ASSIGN_OR_RETURN(auto inode, load_inode(context, id));
-  if (!inode) {
-    return error(StatusCode::kCorruption, "entry '{}' names missing inode {:x}", name,
-                 entry.inode());
-  }
-  return Checked<proto::Inode>(std::move(*inode));
-}
-
 // Both directories (search permission: a missing name answers ENOENT before EACCES).
 Result<Stop> load_directories(Rename& plan) {
   TESS_ASSIGN_OR_RETURN(auto from,

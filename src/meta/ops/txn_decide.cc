@@ -68,7 +68,7 @@ Result<proto::MetaResult> txn_decide(const OpContext& context, const proto::TxnD
   }
   if (!op.commit()) {
     TESS_COVER("meta.txn_aborted");
-    unlock(context, intent.parts(0));
+    unlock(context, intent.parts(0), /*created_inode=*/0);
     context.store.erase(key);
     proto::MetaResult refusal = op.refusal();
     if (refusal.errno_value() == 0) refusal = locked("the transaction");

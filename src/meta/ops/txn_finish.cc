@@ -36,7 +36,7 @@ Result<proto::MetaResult> txn_finish(const OpContext& context, const proto::TxnF
     TESS_RETURN_IF_ERROR(apply_and_unlock(context, intent->parts(0), intent->created_inode()));
   } else {
     TESS_COVER("meta.txn_participant_aborted");
-    unlock(context, intent->parts(0));
+    unlock(context, intent->parts(0), intent->created_inode());
   }
   context.store.erase(key);
   return result;

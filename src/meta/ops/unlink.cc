@@ -50,16 +50,8 @@ Result<proto::MetaResult> unlink(const OpContext& context, const proto::MetaUnli
   if (!may_access(context.caller, *parent, kMayWrite | kMayExecute)) {
     return refuse(EACCES, fmt::format("no permission to remove from {:x}", op.parent()));
   }
-  InodeId child_id(entry->inode());
-  if (!is_local(context, child_id)) {
-    return cross_bucket(
-        fmt::format("'{}' has its inode in bucket {}", op.name(), bucket_of(child_id)));
-  }
-  TESS_ASSIGN_OR_RETURN(auto child, load_inode(context, child_id));
-  if (!child) {
-    return error(StatusCode::kCorruption, "entry '{}' of {:x} names missing inode {:x}", op.name(),
-                 op.parent(), child_id.value());
-  }
+  TESS_ASSIGN_OR_RETURN(auto child, entry_inode(context, *entry, op.name()));
+  if (!child.ok()) return child.refusal();
   if (!may_unlink_from(context.caller, *parent, *child)) {
     return refuse(EPERM, fmt::format("the sticky bit of {:x} keeps '{}'", op.parent(), op.name()));
   }

@@ -26,6 +26,11 @@ class PlanContext {
   // An entry of `dir` from its bucket (nullopt: no such name), or the refusal.
   Task<Result<Checked<std::optional<proto::MetaDirEntry>>>> entry(InodeId dir, std::string name);
 
+  // plan.h's is_ancestor, with this plan's caller and deadline.
+  Task<Result<Checked<bool>>> is_ancestor(InodeId moved, InodeId dir) {
+    return meta::is_ancestor(transport_, caller(), fs_, moved, dir, deadline_);
+  }
+
   const proto::Caller& caller() const { return command_.caller(); }
   const proto::MetaCommand& command() const { return command_; }
   FilesystemId fs() const { return fs_; }

@@ -15,25 +15,9 @@ namespace {
 
 constexpr uint32_t kNoReplace = 1;
 constexpr uint32_t kExchange = 2;
-// Deeper than any real tree; a longer walk means the parents loop (a damaged tree).
-constexpr int kMaxDepth = 4096;
 
 bool is_directory(const proto::MetaDirEntry& entry) {
   return entry.type() == proto::FILE_TYPE_DIRECTORY;
-}
-
-// Whether `moved` is `dir` or one of its ancestors: walks dir's parents up to the root. Correct
-// only under the rename lock, since only directory moves change parents.
-Task<Result<Checked<bool>>> is_ancestor(PlanContext& context, InodeId moved, InodeId dir) {
-  InodeId at = dir;
-  for (int depth = 0; depth < kMaxDepth; ++depth) {
-    if (at == moved) co_return Checked<bool>(true);
-    TESS_CO_ASSIGN_OR_RETURN(auto inode, co_await context.inode(at));
-    if (!inode.ok()) co_return Checked<bool>(inode.refusal());
-    if (InodeId(inode->parent()) == at) co_return Checked<bool>(false);  // The root.
-    at = InodeId(inode->parent());
-  }
-  co_return Checked<bool>(refuse(ELOOP, "the directory's parents do not reach the root"));
 }
 
 // Write and search on a directory the entry changes in, and the sticky rule for the entry's
@@ -108,17 +92,17 @@ Task<Result<Plan>> plan_rename(PlanContext& context, const proto::MetaRename& op
   PartsBuilder parts(bucket_of(from_dir_id));
   if (moves_directory || returns_directory) {
     parts.part(root_bucket(context.fs(), context.bucket_count())).set_rename_lock(true);
-    // The lock is taken at prepare, and the walk below reads parents before it: the buckets'
-    // checks cannot see ancestry, so a cycle is refused here, and a move that slipped in
-    // between makes the plan stale at prepare (its directory is locked by that move).
+    // The lock is taken at prepare, and the walk below reads parents before it: it refuses the
+    // plain cases early, and the runner walks again under the lock (CycleCheck), since a move
+    // committed in between can make this one close a cycle.
     if (moves_directory) {
-      TESS_CO_ASSIGN_OR_RETURN(auto cycle, co_await is_ancestor(context, moved_id, to_dir_id));
+      TESS_CO_ASSIGN_OR_RETURN(auto cycle, co_await context.is_ancestor(moved_id, to_dir_id));
       if (!cycle.ok()) co_return final_answer(cycle.refusal());
       if (*cycle) co_return final_answer(refuse(EINVAL, "a directory cannot move into itself"));
     }
     if (returns_directory) {
       TESS_CO_ASSIGN_OR_RETURN(auto cycle,
-                               co_await is_ancestor(context, InodeId(to->inode()), from_dir_id));
+                               co_await context.is_ancestor(InodeId(to->inode()), from_dir_id));
       if (!cycle.ok()) co_return final_answer(cycle.refusal());
       if (*cycle) co_return final_answer(refuse(EINVAL, "a directory cannot move into itself"));
     }
@@ -128,6 +112,9 @@ Task<Result<Plan>> plan_rename(PlanContext& context, const proto::MetaRename& op
   leaving.set_expect_inode(from.inode());
   proto::TxnEntryChange& arriving = parts.entry(to_dir_id, op.new_name());
   arriving.set_expect_inode(to ? to->inode() : 0);
+  // A plain rename replaces whatever the name holds: another state than the plan saw makes the
+  // plan stale, not the rename refused (NOREPLACE and EXCHANGE require what they saw).
+  arriving.set_observed(!exchange && (op.flags() & kNoReplace) == 0);
   arriving.set_new_inode(from.inode());
   arriving.set_new_type(from.type());
   if (exchange) {
@@ -157,7 +144,10 @@ Task<Result<Plan>> plan_rename(PlanContext& context, const proto::MetaRename& op
   }
   proto::MetaResult answer;
   *answer.mutable_inode() = *moved;
-  co_return parts.build(std::move(answer));
+  Plan plan = parts.build(std::move(answer));
+  if (moves_directory) plan.cycle_checks.push_back({moved_id, to_dir_id});
+  if (returns_directory) plan.cycle_checks.push_back({InodeId(to->inode()), from_dir_id});
+  co_return plan;
 }
 
 }  // namespace tessera::meta
