@@ -7,15 +7,10 @@
 #include "base/fault_points.h"
 #include "base/log.h"
 #include "bucket/keys.h"
+#include "runtime/clock.h"
 
 namespace tessera::bucket {
 namespace {
-
-uint64_t system_unix_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 using raft::Entry;
 using raft::EntryId;

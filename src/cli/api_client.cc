@@ -10,6 +10,7 @@
 
 #include "http/api_error.h"
 #include "http/http.h"
+#include "runtime/clock.h"
 
 namespace tessera::cli {
 
@@ -62,12 +63,6 @@ json read_cache(const std::string& path) {
     return json{{"lists", json::object()}};
   }
   return cache;
-}
-
-int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace
@@ -157,7 +152,8 @@ void ApiClient::learn(const json& body) const {
   // A cache: any failure to keep it only means nothing is learnt for next time.
   json cache = read_cache(cache_path_);
   json& lists = cache["lists"];
-  lists[cache_key_] = {{"endpoints", learnt_}, {"updated_unix_ms", now_unix_ms()}};
+  lists[cache_key_] = {{"endpoints", learnt_},
+                       {"updated_unix_ms", static_cast<int64_t>(system_unix_ms())}};
   while (lists.size() > kMaxCachedLists) {
     auto oldest = lists.begin();
     for (auto it = lists.begin(); it != lists.end(); ++it) {

@@ -7,6 +7,7 @@
 #include "cli/cluster_commands.h"
 #include "cli/exit_code.h"
 #include "cli/filesystem_commands.h"
+#include "cli/fsck_command.h"
 #include "cli/local_cluster.h"
 #include "cli/sim_placement.h"
 
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   tessera::Status result;
   tessera::cli::add_cluster_commands(app, &result);
   tessera::cli::add_filesystem_commands(app, &result);
+  tessera::cli::add_fsck_command(app, &result);
   tessera::cli::add_local_commands(app, &result);
   tessera::cli::add_sim_commands(app, &result);
   try {

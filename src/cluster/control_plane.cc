@@ -5,6 +5,7 @@
 #include "base/fault_points.h"
 #include "base/log.h"
 #include "cluster/parse.h"
+#include "runtime/clock.h"
 
 namespace tessera {
 
@@ -45,12 +46,6 @@ class ControlPlane::GatedStore final : public ConfigStore {
 namespace {
 
 constexpr int kMaxIdAttempts = 100;
-
-uint64_t system_unix_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string random_uuid(std::mt19937_64& random) {
   uint64_t high = random();

@@ -72,6 +72,12 @@ std::string inode_key(BucketId bucket, FilesystemId fs, InodeId inode) {
   return object_prefix(bucket, KeyKind::kInode, fs, inode);
 }
 
+std::string inodes_end(BucketId bucket, FilesystemId fs) {
+  std::string out = bucket::kind_prefix(bucket, KeyKind::kInode);
+  append_be32(out, fs.value());
+  return prefix_end(std::move(out));
+}
+
 std::string entry_key(BucketId bucket, FilesystemId fs, InodeId dir, std::string_view name) {
   std::string out = entries_from(bucket, fs, dir, cookie_of(name));
   out.append(name);

@@ -43,6 +43,8 @@ uint64_t cookie_of(std::string_view name);
 
 std::string counters_key(BucketId bucket);
 std::string inode_key(BucketId bucket, FilesystemId fs, InodeId inode);
+// The end of the filesystem's inode keys in `bucket`.
+std::string inodes_end(BucketId bucket, FilesystemId fs);
 // A directory entry: dir, then the name's cookie, then the name.
 std::string entry_key(BucketId bucket, FilesystemId fs, InodeId dir, std::string_view name);
 // The first key of `dir`'s entries with a cookie of at least `cookie`, and the end of its entries.

@@ -92,6 +92,8 @@ Result<proto::MetaResult> NamespaceHandler::read(bucket::StateStore& store, Buck
       return txn_status(context, read.txn_status());
     case proto::MetaRead::kListIntents:
       return list_intents(context, read.list_intents());
+    case proto::MetaRead::kListInodes:
+      return list_inodes(context, read.list_inodes());
     case proto::MetaRead::OP_NOT_SET:
       break;
   }

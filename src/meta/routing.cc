@@ -47,7 +47,8 @@ BucketId bucket_for(const proto::MetaRead& read) {
     case proto::MetaRead::kTxnStatus:
       return BucketId(read.txn_status().id().coordinator());
     case proto::MetaRead::kListIntents:
-      TESS_ASSERT(false, "list_intents names no bucket: its caller chooses");
+    case proto::MetaRead::kListInodes:
+      TESS_ASSERT(false, "list_intents and list_inodes name no bucket: their caller chooses");
       break;
     case proto::MetaRead::OP_NOT_SET:
       break;

@@ -8,7 +8,8 @@
 
 namespace tessera::meta {
 
-// REQUIRES: the command or read names its operation. make_root goes to root_bucket(), which needs
+// REQUIRES: the command or read names its operation, and the read is not list_intents or
+// list_inodes (their caller chooses the bucket). make_root goes to root_bucket(), which needs
 // the bucket count: `bucket_count`.
 BucketId bucket_for(const proto::MetaCommand& command, uint32_t bucket_count);
 BucketId bucket_for(const proto::MetaRead& read);

@@ -6,6 +6,7 @@
 #include "base/fault_points.h"
 #include "meta/context.h"
 #include "meta/txn_runner.h"
+#include "runtime/clock.h"
 
 namespace tessera::meta {
 namespace {
@@ -94,16 +95,6 @@ Task<Result<RecoveryCounts>> recover_transactions(MetaTransport& transport, Buck
   }
   co_return counts;
 }
-
-namespace {
-
-uint64_t system_unix_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 std::vector<BucketId> buckets_to_recover(const bucket::BucketHost& host, uint64_t before_log_ms) {
   proto::MetaRead list;

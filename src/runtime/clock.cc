@@ -2,6 +2,12 @@
 
 namespace tessera {
 
+uint64_t system_unix_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 Task<Status> Clock::sleep_until(TimePoint deadline) const {
   if (deadline <= now()) co_return Status();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);

@@ -38,6 +38,10 @@ class Clock {
   TimePoint after(Duration duration) const;
 };
 
+// The wall clock: milliseconds since the Unix epoch (log times, stored times). Thread-safe; it may
+// step backwards when the system's time is set.
+uint64_t system_unix_ms();
+
 // The machine's steady clock. Thread-safe; one instance may serve every loop.
 class RealClock final : public Clock {
  public:

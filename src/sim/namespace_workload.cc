@@ -12,6 +12,7 @@
 #include "drive/fault_injection_fs.h"
 #include "meta/bucket_transport.h"
 #include "meta/keys.h"
+#include "meta/namespace_check.h"
 #include "meta/namespace_handler.h"
 #include "meta/txn_recovery.h"
 #include "rpc/server.h"
@@ -139,6 +140,7 @@ class NamespaceWorkload final : public Workload {
   Task<Status> make_root();
   Task<Status> wait_for_recovery();
   Task<Status> compare_with_model();
+  Task<Status> check_namespace();
 
   // Whether a later apply of `position` answered as the first did.
   bool first_apply(Position position, const std::string& result);
@@ -779,6 +781,35 @@ Task<Status> NamespaceWorkload::compare_with_model() {
   co_return Status();
 }
 
+// The checker behind `tess fsck` on the quiet, healed namespace: clean in one pass, and its
+// inventory holds exactly the model's inodes (none leaked by a transaction that lost its way).
+Task<Status> NamespaceWorkload::check_namespace() {
+  meta::CheckOptions options;
+  options.fs = kFs;
+  options.bucket_count = kBuckets;
+  options.clock = client_clock_.get();
+  options.unix_ms = [clock = client_clock_.get()] {
+    return kUnixEpochMs +
+           static_cast<uint64_t>(
+               std::chrono::duration_cast<milliseconds>(clock->now().time_since_epoch()).count());
+  };
+  options.page = 4;
+  TESS_CO_ASSIGN_OR_RETURN(meta::CheckReport report,
+                           co_await meta::check_namespace(clients_[0].ns->transport(), options,
+                                                          Deadline::after(60s, *client_clock_)));
+  if (!report.clean() || report.passes != 1) {
+    std::string findings;
+    for (const meta::Finding& finding : report.findings) findings += " " + finding.identity();
+    co_return error(StatusCode::kInternal, "the namespace check found {} ({} passes):{}",
+                    report.findings_total, report.passes, findings);
+  }
+  if (report.inodes_listed != model_.nodes().size()) {
+    co_return error(StatusCode::kInternal, "the buckets hold {} inodes, the model {}",
+                    report.inodes_listed, model_.nodes().size());
+  }
+  co_return Status();
+}
+
 Task<Status> NamespaceWorkload::run() {
   // Open every host, then found the buckets on all three with one configuration.
   for (size_t i = 0; i < kHosts; ++i) TESS_CO_RETURN_IF_ERROR(co_await restart_host(i));
@@ -817,6 +848,7 @@ Task<Status> NamespaceWorkload::run() {
   TESS_CO_RETURN_IF_ERROR(failure_);
   TESS_CO_RETURN_IF_ERROR(co_await wait_for_recovery());
   TESS_CO_RETURN_IF_ERROR(co_await compare_with_model());
+  TESS_CO_RETURN_IF_ERROR(co_await check_namespace());
   sim_.trace().add("{} operations ({} of unknown outcome), {} took effect; {} inodes at the end",
                    operations_, unknown_outcomes_, model_effects_, model_.nodes().size());
   if (model_effects_ < 5) {

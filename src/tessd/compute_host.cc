@@ -131,10 +131,7 @@ Task<Result<std::unique_ptr<ComputeHost>>> ComputeHost::open(Executor executor,
   host.placement = &self->placement_;
   TESS_CO_ASSIGN_OR_RETURN(host.store.boot_id, read_boot_id());
   host.store.store_id_seed = options.seed;
-  host.store.now_unix_ms =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+  host.store.now_unix_ms = system_unix_ms();
   ComputeHost* raw = self.get();
   auto opened = co_await bucket::BucketHost::open(
       executor, host, [raw](HostId peer) { return raw->resolve(peer); });

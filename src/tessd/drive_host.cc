@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "base/log.h"
+#include "runtime/clock.h"
 
 namespace tessera {
 
@@ -26,12 +27,6 @@ Status create_drive_file(const std::string& path, uint64_t bytes) {
   ::close(fd);
   if (truncated != 0) return error(StatusCode::kIoError, "size {}: {}", path, std::strerror(saved));
   return Status();
-}
-
-uint64_t now_unix_ms() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
 }
 
 Status named(const Status& status, const std::string& path) {
@@ -70,7 +65,7 @@ Task<Result<DriveHost::Drive>> DriveHost::open_drive(Executor executor,
     }
     TESS_CO_RETURN_IF_ERROR(
         (co_await ChunkStore::format(*drive.device, index_path(options, drive.path, id),
-                                     options.cluster_id, id, now_unix_ms(), options.force_format,
+                                     options.cluster_id, id, system_unix_ms(), options.force_format,
                                      options.store))
             .status());
     TESS_LOG_INFO("drive {}: formatted as drive {}", drive.path, id);

@@ -38,5 +38,6 @@ Result<proto::MetaResult> getxattr(const OpContext& context, const proto::MetaGe
 Result<proto::MetaResult> listxattr(const OpContext& context, const proto::MetaListxattr& op);
 Result<proto::MetaResult> txn_status(const OpContext& context, const proto::MetaTxnStatus& op);
 Result<proto::MetaResult> list_intents(const OpContext& context, const proto::MetaListIntents& op);
+Result<proto::MetaResult> list_inodes(const OpContext& context, const proto::MetaListInodes& op);
 
 }  // namespace tessera::meta
