@@ -44,6 +44,7 @@ bench: release
 	@./build/release/bench/ec_bench
 	@./build/release/bench/drive_bench
 	@./build/release/bench/bucket_bench
+	@./build/release/bench/meta_bench
 
 fuzz-build: deps
 	@cmake --preset fuzz >/dev/null

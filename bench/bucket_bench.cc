@@ -18,31 +18,25 @@
 // Everything it starts is stopped by PID through `tess local down --dir` (which checks each PID
 // still runs the recorded command line), on success and on failure; a watchdog process does it if
 // the benchmark itself dies (a crash, a signal, or the --budget-s alarm that bounds the run).
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <boost/asio/use_future.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/log.h"
+#include "bench/bench_cluster.h"
 #include "bench/bench_report.h"
 #include "bucket/bucket_client.h"
 #include "client/leader_probe.h"
@@ -54,13 +48,17 @@ namespace tessera {
 namespace {
 
 namespace fs = std::filesystem;
+using bench::kClusterHosts;
+using bench::LocalCluster;
+using bench::on;
+using bench::percentile;
+using bench::seconds_since;
+using bench::SteadyClock;
 using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr size_t kValueBytes = 128;
-constexpr uint32_t kHosts = 8;
 constexpr uint32_t kConcurrentCallers = 32;
 constexpr uint16_t kBasePort = 28000;  // The cluster tests use 20000-26799, the fault test 27000.
 constexpr uint16_t kIdleBasePort = 29000;  // The second cluster's.
@@ -76,10 +74,6 @@ struct Options {
   uint32_t budget_s = 1500;
 };
 
-double seconds_since(SteadyClock::time_point start) {
-  return std::chrono::duration<double>(SteadyClock::now() - start).count();
-}
-
 // FNV-1a: keys spread over the buckets the same way in every run.
 uint64_t hash_of(const std::string& text) {
   uint64_t hash = 1469598103934665603ULL;
@@ -94,253 +88,12 @@ std::string key_of(uint32_t caller, uint64_t n) {
   return fmt::format("bench/{:02}/{:012}", caller, n);
 }
 
-// ---- processes ------------------------------------------------------------------------------
-
-// --flag, else beside this binary (bench/ is a sibling of src/ in the build tree), else $PATH.
-Result<std::string> find_binary(const std::string& flag, const std::string& name,
-                                const std::string& build_path) {
-  if (!flag.empty()) {
-    if (access(flag.c_str(), X_OK) != 0)
-      return error(StatusCode::kNotFound, "{} is not an executable", flag);
-    return flag;
-  }
-  std::error_code ignored;
-  fs::path self = fs::read_symlink("/proc/self/exe", ignored).parent_path();
-  for (const fs::path& candidate : {self / name, self / ".." / build_path}) {
-    if (access(candidate.c_str(), X_OK) == 0) return fs::canonical(candidate, ignored).string();
-  }
-  const char* path = std::getenv("PATH");
-  std::string dirs = path == nullptr ? "" : path;
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t colon = std::min(dirs.find(':', start), dirs.size());
-    fs::path candidate = fs::path(dirs.substr(start, colon - start)) / name;
-    if (colon > start && access(candidate.c_str(), X_OK) == 0) return candidate.string();
-    start = colon + 1;
-  }
-  return error(StatusCode::kNotFound, "cannot find {} (give --{} PATH)", name, name);
-}
-
-// Runs argv with its output appended to `log`; its exit code, or kDeadlineExceeded (the child
-// killed, by its PID) when it takes longer than `timeout`.
-Result<int> run_command(const std::vector<std::string>& argv, const std::string& log,
-                        seconds timeout) {
-  pid_t child = fork();
-  if (child < 0) return error(StatusCode::kInternal, "fork failed");
-  if (child == 0) {
-    // If the benchmark dies, so does the command (then the watchdog stops what it started).
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int in = open("/dev/null", O_RDONLY);
-    if (out >= 0) {
-      dup2(out, STDOUT_FILENO);
-      dup2(out, STDERR_FILENO);
-    }
-    if (in >= 0) dup2(in, STDIN_FILENO);
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  auto deadline = SteadyClock::now() + timeout;
-  while (true) {
-    int status = 0;
-    pid_t done = waitpid(child, &status, WNOHANG);
-    if (done == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (SteadyClock::now() >= deadline) {
-      kill(child, SIGKILL);
-      waitpid(child, &status, 0);
-      return error(StatusCode::kDeadlineExceeded, "{} took over {} s (see {})", argv[0],
-                   timeout.count(), log);
-    }
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-}
-
-std::string tail_of(const std::string& path, size_t bytes = 2000) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  return text.size() > bytes ? text.substr(text.size() - bytes) : text;
-}
-
-std::vector<std::string> command_line_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  std::vector<std::string> argv;
-  for (size_t start = 0; start < text.size();) {
-    size_t end = std::min(text.find('\0', start), text.size());
-    argv.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return argv;
-}
-
-// The watchdog: a child forked before any thread exists that waits on a pipe. If the benchmark
-// ends without saying "done" (a crash, a signal, the budget's alarm), it runs `tess local down` on
-// every cluster directory and removes the run's directory.
-class Watchdog {
- public:
-  Watchdog(const std::string& tess, const std::vector<std::string>& cluster_dirs,
-           const std::string& remove_dir) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      close(fds[1]);
-      // Ctrl-C reaches the whole process group: the watchdog outlives it to clean up.
-      signal(SIGINT, SIG_IGN);
-      signal(SIGTERM, SIG_IGN);
-      signal(SIGHUP, SIG_IGN);
-      char byte = 0;
-      ssize_t got = 0;
-      do {
-        got = read(fds[0], &byte, 1);
-      } while (got < 0 && errno == EINTR);
-      if (got == 1) _exit(0);  // The benchmark cleaned up itself.
-      for (const std::string& dir : cluster_dirs) {
-        if (!fs::exists(dir + "/state.json")) continue;
-        (void)run_command({tess, "local", "down", "--dir", dir}, dir + "/down.log", seconds(180));
-      }
-      std::error_code ignored;
-      if (!remove_dir.empty()) fs::remove_all(remove_dir, ignored);
-      _exit(0);
-    }
-    close(fds[0]);
-    write_end_ = fds[1];
-  }
-  // The benchmark stopped everything itself: the watchdog ends without doing anything.
-  void done() {
-    if (write_end_ < 0) return;
-    char byte = 1;
-    (void)!write(write_end_, &byte, 1);
-    close(write_end_);
-    write_end_ = -1;
-    waitpid(pid_, nullptr, 0);
-  }
-
- private:
-  pid_t pid_ = -1;
-  int write_end_ = -1;
-};
-
-// A cluster started by `tess local up` in `dir`.
-class LocalCluster {
- public:
-  LocalCluster(std::string tess, std::string tessd, std::string dir, uint16_t base_port)
-      : tess_(std::move(tess)),
-        tessd_(std::move(tessd)),
-        dir_(std::move(dir)),
-        base_port_(base_port) {}
-  ~LocalCluster() { (void)down(); }
-
-  Status up(uint32_t buckets) {
-    fs::create_directories(dir_);
-    std::string log = dir_ + ".up.log";
-    std::vector<std::string> argv = {tess_,
-                                     "local",
-                                     "up",
-                                     "--dir",
-                                     dir_,
-                                     "--base-port",
-                                     std::to_string(base_port_),
-                                     "--hosts",
-                                     std::to_string(kHosts),
-                                     "--data",
-                                     "5",
-                                     "--parity",
-                                     "2",
-                                     "--buckets",
-                                     std::to_string(buckets),
-                                     "--drive-mib",
-                                     "256",
-                                     "--tessd",
-                                     tessd_};
-    started_ = true;
-    TESS_ASSIGN_OR_RETURN(int code, run_command(argv, log, seconds(300)));
-    if (code != 0) {
-      return error(StatusCode::kUnavailable, "tess local up exited {}:\n{}", code, tail_of(log));
-    }
-    std::ifstream in(dir_ + "/state.json");
-    state_ = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (state_.is_discarded() || !state_.contains("hosts") || !state_["hosts"].is_array())
-      return error(StatusCode::kInternal, "{}/state.json is not what tess local up writes", dir_);
-    return Status();
-  }
-
-  Status down() {
-    if (!started_) return Status();
-    started_ = false;
-    if (!fs::exists(dir_ + "/state.json")) return Status();
-    TESS_ASSIGN_OR_RETURN(int code, run_command({tess_, "local", "down", "--dir", dir_},
-                                                dir_ + ".down.log", seconds(180)));
-    if (code != 0) return error(StatusCode::kInternal, "tess local down exited {}", code);
-    return Status();
-  }
-
-  std::vector<std::string> api() const {
-    std::vector<std::string> out;
-    for (const json& host : state_["hosts"]) out.push_back(host.value("http", ""));
-    return out;
-  }
-
-  // PIDs of the tessd processes still running what was recorded.
-  std::vector<pid_t> tessd_pids() const {
-    std::vector<pid_t> out;
-    for (const json& host : state_["hosts"]) {
-      pid_t pid = host.value("pid", -1);
-      if (pid > 0 && command_line_of(pid) == host.value("argv", std::vector<std::string>{}))
-        out.push_back(pid);
-    }
-    return out;
-  }
-
-  // kill -9 of the tessd serving RPC on `rpc` (HOST:PORT), if it runs what was recorded.
-  Status kill_host(const std::string& rpc) {
-    for (const json& host : state_["hosts"]) {
-      if (host.value("rpc", "") != rpc) continue;
-      pid_t pid = host.value("pid", -1);
-      if (pid <= 0 || command_line_of(pid) != host.value("argv", std::vector<std::string>{}))
-        return error(StatusCode::kFailedPrecondition, "the tessd on {} is not running", rpc);
-      kill(pid, SIGKILL);
-      return Status();
-    }
-    return error(StatusCode::kNotFound, "no tessd of the cluster serves {}", rpc);
-  }
-
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string tess_, tessd_, dir_;
-  uint16_t base_port_;
-  bool started_ = false;
-  json state_;
-};
-
-// utime + stime of `pids` in seconds (those that ended count what they used until then: nothing).
-double cpu_seconds(const std::vector<pid_t>& pids) {
-  double ticks = 0;
-  for (pid_t pid : pids) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    size_t paren = text.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream fields(text.substr(paren + 2));
-    std::string field;
-    // After the command: state (3), ..., utime (14), stime (15).
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i == 14 || i == 15) ticks += std::strtod(field.c_str(), nullptr);
-    }
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 double idle_cpu_core_fraction(const LocalCluster& cluster) {
   std::vector<pid_t> pids = cluster.tessd_pids();
-  double before = cpu_seconds(pids);
+  double before = bench::cpu_seconds(pids);
   auto start = SteadyClock::now();
   std::this_thread::sleep_for(kCpuWindow);
-  return (cpu_seconds(pids) - before) / seconds_since(start);
+  return (bench::cpu_seconds(pids) - before) / seconds_since(start);
 }
 
 // Seconds until every bucket hibernated (GET /api/v1/buckets of any host says so): waiting for
@@ -416,11 +169,6 @@ Result<double> rocksdb_puts_per_s(const std::string& path, double duration_s) {
 
 // ---- the cluster through BucketClient -----------------------------------------------------------
 
-template <typename T>
-T on(const Executor& executor, Task<T> task) {
-  return boost::asio::co_spawn(executor, std::move(task), boost::asio::use_future).get();
-}
-
 // One loop's client and directory.
 struct Client {
   std::unique_ptr<client::RestBucketDirectory> directory;
@@ -481,14 +229,6 @@ struct PutFigures {
   uint64_t failures = 0;
   std::string first_error;
 };
-
-double percentile(std::vector<float>& values, double p) {
-  if (values.empty()) return 0;
-  size_t at =
-      std::min(values.size() - 1, static_cast<size_t>(p * static_cast<double>(values.size())));
-  std::nth_element(values.begin(), values.begin() + static_cast<ptrdiff_t>(at), values.end());
-  return values[at];
-}
 
 // `callers` put loops, spread over the clients (one per loop), for `duration_s`.
 PutFigures measure_puts(EventLoopGroup& loops, std::vector<Client>& clients, uint32_t callers,
@@ -665,7 +405,7 @@ Status measure_cluster(Run& run) {
              fmt::format("until all {} buckets answered a read", buckets));
   report_hibernation(report, cluster, "hibernated_s");
   report.add(fmt::format("idle_cpu_core_fraction_{}", buckets), idle_cpu_core_fraction(cluster),
-             fmt::format("{} tessd, {} buckets, 10 s without load", kHosts, buckets));
+             fmt::format("{} tessd, {} buckets, 10 s without load", kClusterHosts, buckets));
 
   (void)measure_puts(loops, clients, 1, 1.0, buckets);  // Warm up: connections, caches.
   PutFigures one = measure_puts(loops, clients, 1, o.seconds, buckets);
@@ -714,36 +454,26 @@ Status measure_idle(const Run& run) {
   report.add("idle_cluster_leaders_ready_s", *ready,
              fmt::format("until all {} buckets answered a read", buckets));
   report_hibernation(report, cluster, "idle_cluster_hibernated_s");
-  report.add("idle_cpu_core_fraction", idle_cpu_core_fraction(cluster),
-             fmt::format("{} tessd, {} buckets, 10 s without load (aim < 0.05)", kHosts, buckets));
+  report.add(
+      "idle_cpu_core_fraction", idle_cpu_core_fraction(cluster),
+      fmt::format("{} tessd, {} buckets, 10 s without load (aim < 0.05)", kClusterHosts, buckets));
   return cluster.down();
 }
 
 int run(const Options& options) {
   Run r;
   r.options = options;
-  auto tess = find_binary(options.tess, "tess", "src/cli/tess");
-  auto tessd = find_binary(options.tessd, "tessd", "src/tessd/tessd");
-  if (!tess.ok() || !tessd.ok()) {
-    fmt::print(stderr, "bucket_bench: {}\n", !tess.ok() ? tess.status() : tessd.status());
+  auto setup = bench::prepare_run("bucket", options.tess, options.tessd, options.dir);
+  if (!setup.ok()) {
+    fmt::print(stderr, "bucket_bench: {}\n", setup.status());
     return 2;
   }
-  r.tess = *tess;
-  r.tessd = *tessd;
-  bool own_dir = options.dir.empty();
-  if (own_dir) {
-    std::string pattern = (fs::temp_directory_path() / "tess-bucket-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      fmt::print(stderr, "bucket_bench: cannot make a directory like {}\n", pattern);
-      return 2;
-    }
-    r.dir = pattern;
-  } else {
-    r.dir = options.dir;
-    fs::create_directories(r.dir);
-  }
+  r.tess = setup->tess;
+  r.tessd = setup->tessd;
+  r.dir = setup->dir;
   // Before any thread: the watchdog is a fork of this process.
-  Watchdog watchdog(r.tess, {r.dir + "/cluster", r.dir + "/idle"}, own_dir ? r.dir : "");
+  bench::Watchdog watchdog(r.tess, {r.dir + "/cluster", r.dir + "/idle"},
+                           setup->own_dir ? r.dir : "");
   alarm(options.budget_s);  // Bounded: past the budget, the process ends and the watchdog cleans.
   fmt::print("bucket_bench: tess {}, tessd {}, in {} (budget {} s)\n", r.tess, r.tessd, r.dir,
              options.budget_s);
@@ -762,10 +492,7 @@ int run(const Options& options) {
   }
   alarm(0);
   watchdog.done();
-  if (own_dir) {
-    std::error_code ignored;
-    fs::remove_all(r.dir, ignored);
-  }
+  bench::finish_run(*setup);
   if (!failed.ok()) fmt::print("bucket_bench: FAILED: {}\n", failed);
   report.print_json();
   return failed.ok() ? 0 : 1;
