@@ -47,6 +47,7 @@
 #include "client/namespace_client.h"
 #include "client/rest_bucket_directory.h"
 #include "meta/keys.h"
+#include "meta/names.h"
 #include "runtime/event_loop.h"
 
 namespace tessera {
@@ -60,7 +61,7 @@ using std::chrono::seconds;
 
 constexpr uint16_t kBasePort = 28500;  // bucket_bench uses 28000 and 29000.
 constexpr seconds kOpTimeout{10};
-constexpr uint32_t kReaddirPage = 1024;  // meta::kMaxReaddirEntries.
+constexpr uint32_t kReaddirPage = meta::kMaxReaddirEntries;  // The largest page a bucket answers.
 
 struct Options {
   std::string tess;
