@@ -14,8 +14,12 @@ constexpr const char* kCollection = "/api/v1/filesystems";
 
 json count_or_null(std::optional<uint64_t> count) { return count ? json(*count) : json(nullptr); }
 
-FilesystemUsageTable report(const FilesystemUsageSource& source) {
-  return source.report ? source.report() : FilesystemUsageTable{};
+// The usage of every filesystem `table` holds.
+FilesystemUsageTable report(const FilesystemUsageSource& source, const FilesystemTable& table) {
+  if (!source.report) return FilesystemUsageTable{};
+  std::vector<FilesystemId> ids;
+  for (const proto::FilesystemRecord& record : table.records) ids.emplace_back(record.id());
+  return source.report(ids);
 }
 
 FilesystemUsage usage_of(const FilesystemUsageTable& usage, uint32_t id) {
@@ -82,7 +86,7 @@ http::Response list(ControlPlane& control, BlockingBridge& control_loop,
                     const FilesystemUsageSource& source) {
   Result<FilesystemTable> table = control_loop.run(control.filesystems());
   if (!table.ok()) return error_response(table.status());
-  return json_response(200, list_json(*table, report(source), *control.view()));
+  return json_response(200, list_json(*table, report(source, *table), *control.view()));
 }
 
 http::Response get_one(ControlPlane& control, BlockingBridge& control_loop,
@@ -92,7 +96,7 @@ http::Response get_one(ControlPlane& control, BlockingBridge& control_loop,
   if (!table.ok()) return error_response(table.status());
   Result<proto::FilesystemRecord> found = find_filesystem(*table, name);
   if (!found.ok()) return error_response(found.status());
-  return json_response(200, filesystem_json(*found, usage_of(report(source), found->id())));
+  return json_response(200, filesystem_json(*found, usage_of(report(source, *table), found->id())));
 }
 
 // The change a request asks for, read from its body and query.
@@ -133,12 +137,19 @@ http::Response apply(ControlPlane& control, BlockingBridge& control_loop,
   if (auto redirect = redirect_to_leader(control, request)) return *redirect;
   Result<FilesystemChange> change = change_of(kind, request, name);
   if (!change.ok()) return error_response(change.status());
-  FilesystemUsageTable usage = report(source);
+  // The usage of the filesystems as they are now; the change reads them again at its own revision,
+  // and a filesystem created in between holds nothing yet.
+  Result<FilesystemTable> table = control_loop.run(control.filesystems());
+  if (!table.ok()) return error_response(table.status());
+  FilesystemUsageTable usage = report(source, *table);
   Result<proto::FilesystemRecord> written =
       control_loop.run(control.change_filesystem(std::move(*change), usage));
   if (!written.ok()) return error_response(written.status());
-  int status = kind == FilesystemChange::Kind::kCreate ? 201 : 200;
-  return json_response(status, filesystem_json(*written, usage_of(usage, written->id())));
+  if (kind == FilesystemChange::Kind::kCreate) {
+    // Ids are never reused, so no bucket holds anything of a new filesystem yet.
+    return json_response(201, filesystem_json(*written, FilesystemUsage{0, 0}));
+  }
+  return json_response(200, filesystem_json(*written, usage_of(usage, written->id())));
 }
 
 }  // namespace

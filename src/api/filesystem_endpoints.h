@@ -8,8 +8,8 @@
 //   DELETE /api/v1/filesystems/NAME[?force=true]                   200, the filesystem, deleting
 //
 // A filesystem is {"id", "name", "capacity_bytes", "used_bytes", "files", "created_unix_ms",
-// "state": "active"|"deleting", "deleting_since_unix_ms"}; used_bytes and files are null until the
-// data path and the namespace report them (FilesystemUsageSource). The list holds the active
+// "state": "active"|"deleting", "deleting_since_unix_ms"}; used_bytes and files are null when
+// their report is incomplete (FilesystemUsageSource). The list holds the active
 // filesystems by name, then the deleting ones by id. Reads are served by any host from etcd
 // (through the control plane's loop, within its store deadline); changes by the management leader
 // (307 elsewhere). Errors: the rules of cluster/filesystems.h through error_response (400, 404,
@@ -27,11 +27,12 @@
 
 namespace tessera::api {
 
-// Where the API learns what each filesystem holds. An empty function: nothing reports it yet
-// (today: the data path and the namespace's counts are later work), every figure unknown. Called
-// on an API thread; must be thread-safe and bound its own time.
+// Where the API learns what each filesystem holds (docs/design/2026-12-06-filesystem-usage.md 2):
+// report(ids) answers an entry for each of `ids`, unknown figures where it cannot tell. An empty
+// function: nothing reports usage (a host without the bucket role), every figure unknown. Called on
+// an API thread; must be thread-safe and bound its own time.
 struct FilesystemUsageSource {
-  std::function<FilesystemUsageTable()> report;
+  std::function<FilesystemUsageTable(const std::vector<FilesystemId>& ids)> report;
 };
 
 // True for /api/v1/filesystems and everything under it.

@@ -154,8 +154,9 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
   EXPECT_EQ(body_of(alpha)["id"], 1);
   EXPECT_EQ(body_of(alpha)["capacity_bytes"], 100 * kMiB);
   EXPECT_EQ(body_of(alpha)["state"], "active");
-  EXPECT_TRUE(body_of(alpha)["used_bytes"].is_null());
-  EXPECT_TRUE(body_of(alpha)["files"].is_null());
+  // A new filesystem holds nothing (ids are never reused), whatever the usage source says.
+  EXPECT_EQ(body_of(alpha)["used_bytes"], 0);
+  EXPECT_EQ(body_of(alpha)["files"], 0);
   EXPECT_EQ(body_of(alpha)["created_unix_ms"], 1'800'000'000'000);
 
   http::Response beta = live.call(*leader, "POST", "/api/v1/filesystems", R"({"name": "beta"})");
@@ -199,7 +200,7 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
            {"PATCH", "/api/v1/filesystems/nope", R"({"capacity_bytes": 1048576})", 404, "not_found",
             "no filesystem named 'nope'"},
            {"DELETE", "/api/v1/filesystems/alpha", "", 409, "failed_precondition",
-            "its usage is not reported yet"},
+            "its usage is not known now"},
            {"DELETE", "/api/v1/filesystems/alpha?force=yes", "", 400, "invalid_argument",
             "force must be true or false"},
            {"GET", "/api/v1/filesystems/nope", "", 404, "not_found", "no filesystem named 'nope'"},
@@ -237,7 +238,7 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
   ASSERT_EQ(grown.status, 200) << grown.body;
 
   // What the usage source reports counts: never below used; deleted without force when empty.
-  live.sources.filesystem_usage.report = [] {
+  live.sources.filesystem_usage.report = [](const std::vector<FilesystemId>&) {
     return FilesystemUsageTable{{FilesystemId(1), FilesystemUsage{250 * kMiB, 40}},
                                 {FilesystemId(2), FilesystemUsage{0, 0}}};
   };

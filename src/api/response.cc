@@ -71,4 +71,24 @@ std::optional<http::Response> redirect_to_leader(const ControlPlane& control,
   return error_response(error(StatusCode::kUnavailable, "no management leader is known now"));
 }
 
+bool unsigned_value(const nlohmann::json& value, uint64_t max, uint64_t* out) {
+  if (!value.is_number_integer()) return false;
+  uint64_t read = 0;
+  if (value.is_number_unsigned()) {
+    read = value.get<uint64_t>();
+  } else {
+    int64_t signed_value = value.get<int64_t>();
+    if (signed_value < 0) return false;
+    read = static_cast<uint64_t>(signed_value);
+  }
+  if (read > max) return false;
+  *out = read;
+  return true;
+}
+
+bool unsigned_field(const nlohmann::json& object, const char* name, uint64_t max, uint64_t* out) {
+  auto found = object.find(name);
+  return found != object.end() && unsigned_value(*found, max, out);
+}
+
 }  // namespace tessera::api

@@ -34,6 +34,12 @@ Result<nlohmann::json> parse_body(const http::Request& request);
 Result<nlohmann::json> parse_body(const http::Request& request,
                                   std::initializer_list<std::string_view> allowed);
 
+// A non-negative integer up to `max` in `value` (JSON built in this process may hold it signed),
+// or in the field `name` of `object`: false if absent, of another type, negative or above `max`.
+// For bodies from peers and clients, which are never trusted.
+bool unsigned_value(const nlohmann::json& value, uint64_t max, uint64_t* out);
+bool unsigned_field(const nlohmann::json& object, const char* name, uint64_t max, uint64_t* out);
+
 // The value of `name` in the target's query ("a=1&b=2"), nullopt if absent. Not percent-decoded.
 std::optional<std::string> query_parameter(const std::string& target, const std::string& name);
 

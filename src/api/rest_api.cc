@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "api/filesystem_endpoints.h"
+#include "api/filesystem_usage.h"
 #include "api/response.h"
 
 namespace tessera::api {
@@ -225,27 +226,6 @@ struct ReplicaReport {
   bool broken = false;
   bool hibernated = false;  // Optional in the report (hosts before hibernation omit it).
 };
-
-// Reads a non-negative integer up to `max` (JSON built in this process may hold it signed).
-bool unsigned_value(const json& value, uint64_t max, uint64_t* out) {
-  if (!value.is_number_integer()) return false;
-  uint64_t read = 0;
-  if (value.is_number_unsigned()) {
-    read = value.get<uint64_t>();
-  } else {
-    int64_t signed_value = value.get<int64_t>();
-    if (signed_value < 0) return false;
-    read = static_cast<uint64_t>(signed_value);
-  }
-  if (read > max) return false;
-  *out = read;
-  return true;
-}
-
-bool unsigned_field(const json& object, const char* name, uint64_t max, uint64_t* out) {
-  auto found = object.find(name);
-  return found != object.end() && unsigned_value(*found, max, out);
-}
 
 bool bool_field(const json& object, const char* name, bool* out) {
   auto found = object.find(name);
@@ -794,6 +774,12 @@ http::Response handle_api_request(ControlPlane& control, BlockingBridge& control
   }
   if (method == "GET" && path == kLocalBucketsPath) {
     return local_buckets_response(local_buckets, request);
+  }
+  if (method == "GET" && path == kLocalUsagePath) {
+    if (!local_buckets.usage) {
+      return error_response(error(StatusCode::kNotFound, "this host runs no buckets"));
+    }
+    return json_response(200, json{{"replicas", local_buckets.usage()}});
   }
   if (method == "GET" && path == "/api/v1/hosts")
     return json_response(200, json{{"hosts", hosts_json(*view)}});

@@ -17,6 +17,8 @@
 //   GET  /api/v1/local/drives  this host's drives with their current use
 //   GET  /api/v1/local/buckets[?bucket=N]  {"replicas": [...]}: the replicas this host holds (all,
 //                              or only bucket N's), LocalBuckets::status; 404 with no bucket role
+//   GET  /api/v1/local/usage   {"replicas": [...]}: the usage counters of the replicas this host
+//                              holds, LocalBuckets::usage (api/filesystem_usage.h); 404 likewise
 //   /api/v1/filesystems[/NAME] filesystems: api/filesystem_endpoints.h
 //
 // Library `api` (src/api/README.md): above `cluster`, which it reaches through ControlPlane.
@@ -55,6 +57,10 @@ struct LocalBuckets {
   //    0 elsewhere), "voters": [host ids], "learners": [host ids], "recovering": bool,
   //    "broken": bool}
   std::function<nlohmann::json()> status;
+  // The usage counters of this host's replicas (docs/design/2026-12-06-filesystem-usage.md 2): a
+  // JSON array, one object per replica whose applied state could be read:
+  //   {"bucket": uint, "applied": uint, "filesystems": [{"id", "files", "size_bytes"}]}
+  std::function<nlohmann::json()> usage;
 };
 
 // What the API reaches besides the control plane. An empty function means this host has no such

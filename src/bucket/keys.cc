@@ -50,11 +50,21 @@ std::string bucket_state_key(BucketId bucket) { return kind_prefix(bucket, KeyKi
 
 std::string_view user_key_of(std::string_view full) { return full.substr(5); }
 
-uint64_t key_u64(std::string_view key, size_t at) {
-  if (key.size() < at + 8) return 0;
+namespace {
+
+uint64_t key_be(std::string_view key, size_t at, size_t bytes) {
+  if (key.size() < at + bytes) return 0;
   uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(key[at + i]);
+  for (size_t i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(key[at + i]);
   return v;
+}
+
+}  // namespace
+
+uint64_t key_u64(std::string_view key, size_t at) { return key_be(key, at, 8); }
+
+uint32_t key_u32(std::string_view key, size_t at) {
+  return static_cast<uint32_t>(key_be(key, at, 4));
 }
 
 }  // namespace tessera::bucket

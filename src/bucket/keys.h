@@ -25,6 +25,7 @@ enum class KeyKind : char {
   kOpenHandle = 'H',
   kTxnIntent = 'T',
   kTxnLock = 'L',
+  kFilesystemUsage = 'U',
 };
 
 // Every key of `bucket` is in [bucket_begin(bucket), bucket_end(bucket)).
@@ -43,7 +44,8 @@ void append_be64(std::string& out, uint64_t v);
 
 // The user key inside a 'K' key. REQUIRES: `full` starts with kind_prefix(bucket, kUserKey).
 std::string_view user_key_of(std::string_view full);
-// Big-endian u64 at `at` of `key`; 0 if the key is too short.
+// Big-endian integers at `at` of `key`; 0 if the key is too short.
 uint64_t key_u64(std::string_view key, size_t at);
+uint32_t key_u32(std::string_view key, size_t at);
 
 }  // namespace tessera::bucket

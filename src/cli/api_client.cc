@@ -35,16 +35,8 @@ bool split_url(const std::string& url, std::string* address, std::string* path) 
 }
 
 Status error_of(const http::Response& response) {
-  json body = json::parse(response.body, nullptr, false);
-  if (!body.is_discarded() && body.contains("error") && body["error"].is_object()) {
-    const json& failure = body["error"];
-    std::string code = failure.contains("code") && failure["code"].is_string()
-                           ? failure["code"].get<std::string>()
-                           : "";
-    std::string message = failure.contains("message") && failure["message"].is_string()
-                              ? failure["message"].get<std::string>()
-                              : response.body;
-    return Status(http::status_code_from_api_name(code), message);
+  if (std::optional<Status> stated = http::api_error_of(response.body)) {
+    return stated->message().empty() ? Status(stated->code(), response.body) : *stated;
   }
   return error(StatusCode::kInternal, "HTTP {}: {}", response.status, response.body.substr(0, 200));
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "http/api_error.h"
+#include "client/rest_get.h"
 #include "http/http.h"
 #include "runtime/offload.h"
 
@@ -12,41 +12,6 @@ namespace tessera::client {
 using nlohmann::json;
 
 namespace {
-
-// A JSON value in an error message: a number as written, anything else by its type.
-std::string describe(const json& value) {
-  if (value.is_number()) return value.dump();
-  return fmt::format("a{} {}", value.is_array() || value.is_object() ? "n" : "", value.type_name());
-}
-
-// An unsigned integer field within [0, max]; `what` names it in the error.
-Result<uint64_t> unsigned_field(const json& object, const char* name, uint64_t max,
-                                const std::string& what) {
-  auto it = object.find(name);
-  if (it == object.end())
-    return error(StatusCode::kInvalidArgument, "{} has no \"{}\"", what, name);
-  if (!it->is_number_unsigned() || it->get<uint64_t>() > max) {
-    return error(StatusCode::kInvalidArgument, "{}: \"{}\" is not an integer from 0 to {}", what,
-                 name, max);
-  }
-  return it->get<uint64_t>();
-}
-
-// Like unsigned_field, but absent or null gives 0.
-Result<uint64_t> optional_unsigned_field(const json& object, const char* name, uint64_t max,
-                                         const std::string& what) {
-  auto it = object.find(name);
-  if (it == object.end() || it->is_null()) return uint64_t{0};
-  return unsigned_field(object, name, max, what);
-}
-
-Result<json> parse_object(std::string_view body, const char* what) {
-  json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return error(StatusCode::kInvalidArgument, "{} is not JSON", what);
-  if (!parsed.is_object())
-    return error(StatusCode::kInvalidArgument, "{} is not a JSON object", what);
-  return parsed;
-}
 
 Status parse_buckets(std::string_view body, BucketTable* table) {
   TESS_ASSIGN_OR_RETURN(json root, parse_object(body, "the buckets answer"));
@@ -138,45 +103,12 @@ Status parse_hosts(std::string_view body, BucketTable* table) {
   return Status();
 }
 
-// The answer of GET `path` from `address`, within `timeout`: the body of a 200, else the API's
-// error (from its {"error": {"code", "message"}} body when it has one).
-Result<std::string> get(const std::string& host, uint16_t port, const char* path,
-                        std::chrono::milliseconds timeout) {
-  if (timeout.count() <= 0) return error(StatusCode::kDeadlineExceeded, "deadline passed");
-  TESS_ASSIGN_OR_RETURN(http::Response response,
-                        http::call(host, port, http::Request{"GET", path, "", {}}, timeout));
-  if (response.status == 200) return std::move(response.body);
-  json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    const json& failure = body["error"];
-    std::string code = failure.contains("code") && failure["code"].is_string()
-                           ? failure["code"].get<std::string>()
-                           : "";
-    std::string message = failure.contains("message") && failure["message"].is_string()
-                              ? failure["message"].get<std::string>()
-                              : "";
-    return error(http::status_code_from_api_name(code), "GET {}: HTTP {}: {}", path,
-                 response.status, message);
-  }
-  return error(response.status == 503 ? StatusCode::kBusy : StatusCode::kUnavailable,
-               "GET {}: HTTP {}", path, response.status);
-}
-
-std::chrono::milliseconds budget(std::chrono::milliseconds call_timeout, const Deadline& deadline) {
-  if (deadline.is_never()) return call_timeout;
-  return std::min(call_timeout,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline.remaining()));
-}
-
 Result<BucketTable> fetch_from(const std::string& address, std::chrono::milliseconds call_timeout,
                                const Deadline& deadline) {
-  std::string host;
-  uint16_t port = 0;
-  TESS_RETURN_IF_ERROR(http::split_host_port(address, &host, &port));
   TESS_ASSIGN_OR_RETURN(std::string buckets,
-                        get(host, port, "/api/v1/buckets", budget(call_timeout, deadline)));
+                        rest_get(address, "/api/v1/buckets", call_timeout, deadline));
   TESS_ASSIGN_OR_RETURN(std::string hosts,
-                        get(host, port, "/api/v1/hosts", budget(call_timeout, deadline)));
+                        rest_get(address, "/api/v1/hosts", call_timeout, deadline));
   return parse_bucket_table(buckets, hosts);
 }
 
@@ -208,12 +140,10 @@ RestBucketDirectory::Fetched RestBucketDirectory::fetch(const std::vector<std::s
     if (table.ok()) return {std::move(table), index};
     Status failure = table.status();
     reasons += fmt::format("{}{}: {}", reasons.empty() ? "" : "; ", api[index], failure);
-    bool unreached = failure.code() == StatusCode::kUnavailable ||
-                     failure.code() == StatusCode::kBusy ||
-                     failure.code() == StatusCode::kDeadlineExceeded;
+    bool silent = unreached(failure);
     // An answer (the cluster is not created, a malformed table) says more than a silence.
-    if (!answered || !unreached) code = failure.code();
-    answered = answered || !unreached;
+    if (!answered || !silent) code = failure.code();
+    answered = answered || !silent;
     if (deadline.expired()) break;
   }
   return {Status(code, fmt::format("no REST API answered with the buckets ({})", reasons)), 0};

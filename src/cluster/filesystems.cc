@@ -147,8 +147,9 @@ Result<proto::FilesystemRecord> plan_delete(const FilesystemChange& change,
     FilesystemUsage held = use == usage.end() ? FilesystemUsage{} : use->second;
     if (!held.used_bytes || !held.files) {
       return error(StatusCode::kFailedPrecondition,
-                   "filesystem {} may hold files: its usage is not reported yet, so it cannot be "
-                   "shown empty; force the delete to delete it with whatever it holds",
+                   "filesystem {} may hold files: its usage is not known now (a bucket did not "
+                   "report it), so "
+                   "it cannot be shown empty; force the delete to delete it with whatever it holds",
                    quote_name(change.name));
     }
     if (*held.used_bytes > 0 || *held.files > 0) {

@@ -171,7 +171,7 @@ TEST(FilesystemRules, DeleteNeedsForceUnlessKnownEmpty) {
   table.records.push_back(record(1, "a", kGiB));
   Status refused = plan_filesystem_change(change(Kind::kDelete, "a"), table, {}, 0, 0, 0).status();
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(contains(refused, "its usage is not reported yet")) << refused;
+  EXPECT_TRUE(contains(refused, "its usage is not known now")) << refused;
   FilesystemUsageTable holding{{FilesystemId(1), FilesystemUsage{4096, 2}}};
   refused = plan_filesystem_change(change(Kind::kDelete, "a"), table, holding, 0, 0, 0).status();
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);

@@ -1,6 +1,7 @@
 #include "http/api_error.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 namespace tessera::http {
@@ -41,6 +42,20 @@ StatusCode status_code_from_api_name(const std::string& name) {
     if (entry.second == name) return code;
   }
   return StatusCode::kInternal;
+}
+
+std::optional<Status> api_error_of(std::string_view body) {
+  using nlohmann::json;
+  json parsed = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) {
+    return std::nullopt;
+  }
+  const json& failure = parsed["error"];
+  auto text = [&failure](const char* name) {
+    return failure.contains(name) && failure[name].is_string() ? failure[name].get<std::string>()
+                                                               : std::string();
+  };
+  return Status(status_code_from_api_name(text("code")), text("message"));
 }
 
 }  // namespace tessera::http

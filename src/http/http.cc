@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <future>
 #include <optional>
+#include <vector>
 
 #include "base/log.h"
 
@@ -219,17 +220,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     reply_.keep_alive(false);
     reply_.prepare_payload();
     stream_.expires_after(std::chrono::milliseconds(state_->options.write_timeout_ms));
-    beast::http::async_write(stream_, reply_,
-                             [self = shared_from_this()](beast::error_code, size_t) {
-                               beast::error_code ignored;
-                               self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-                             });
+    beast::http::async_write(
+        stream_, reply_, [self = shared_from_this()](beast::error_code written, size_t) {
+          beast::error_code ignored;
+          if (self->linger_ && !written) {
+            self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            self->drain();
+            return;
+          }
+          self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        });
   }
 
  private:
   void on_read(beast::error_code read) {
     state_->reading.erase(id_);
     if (read == beast::http::error::body_limit) {
+      // The client may still be sending the body: closing now, with it unread, would reset the
+      // connection, and the client would see the reset rather than this answer.
+      linger_ = true;
       respond(Response{413, R"({"error":{"code":"too_large","message":"request too large"}})", {}});
       return;
     }
@@ -263,9 +272,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
+  // A lingering close (after a 413): reads and discards what the client still sends, at most
+  // kLingerBytes within kLingerMs, then closes.
+  void drain() {
+    constexpr size_t kLingerBytes = size_t{4} << 20;
+    constexpr int kLingerMs = 2000;
+    if (discard_.empty()) {
+      discard_.resize(64 << 10);
+      stream_.expires_after(std::chrono::milliseconds(kLingerMs));
+    }
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code read, size_t bytes) {
+                              self->lingered_bytes_ += bytes;
+                              if (read || self->lingered_bytes_ > kLingerBytes) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->drain();
+                            });
+  }
+
   std::shared_ptr<Server::State> state_;
   beast::tcp_stream stream_;
   bool refuse_;
+  bool linger_ = false;
+  std::vector<char> discard_;
+  size_t lingered_bytes_ = 0;
   uint64_t id_ = 0;
   beast::flat_buffer buffer_;
   beast::http::request_parser<beast::http::string_body> parser_;

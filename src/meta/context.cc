@@ -54,13 +54,72 @@ void store_inode(const OpContext& context, const proto::Inode& inode) {
   context.store.put(inode_key(context.bucket, context.fs, id_of(inode)), inode.SerializeAsString());
 }
 
+Result<proto::FilesystemUsage> load_usage(const OpContext& context) {
+  TESS_ASSIGN_OR_RETURN(auto usage,
+                        load<proto::FilesystemUsage>(context, usage_key(context.bucket, context.fs),
+                                                     "usage counters"));
+  return usage.value_or(proto::FilesystemUsage());
+}
+
+namespace {
+
+uint64_t counted_size(const proto::Inode& inode) {
+  return inode.type() == proto::FILE_TYPE_REGULAR ? inode.size() : 0;
+}
+
+// Adds `files` and `size_bytes` (either may be negative) to this bucket's counters for the
+// filesystem; the key is erased when both reach zero.
+Status add_usage(const OpContext& context, int64_t files, int64_t size_bytes) {
+  TESS_ASSIGN_OR_RETURN(proto::FilesystemUsage usage, load_usage(context));
+  // Operations check their growth first (setattr's EFBIG), so leaving the range means the
+  // counters and the inodes disagree.
+  auto add = [&context](uint64_t counter, int64_t delta, const char* what) -> Result<uint64_t> {
+    uint64_t sum = 0;
+    bool out_of_range =
+        delta < 0
+            ? __builtin_sub_overflow(counter, uint64_t{0} - static_cast<uint64_t>(delta), &sum)
+            : __builtin_add_overflow(counter, static_cast<uint64_t>(delta), &sum);
+    if (out_of_range) {
+      return error(StatusCode::kCorruption,
+                   "the {} counter of filesystem {} in bucket {} leaves its range ({} {:+})", what,
+                   context.fs, context.bucket, counter, delta);
+    }
+    return sum;
+  };
+  TESS_ASSIGN_OR_RETURN(uint64_t new_files, add(usage.files(), files, "files"));
+  TESS_ASSIGN_OR_RETURN(uint64_t new_size, add(usage.size_bytes(), size_bytes, "size"));
+  usage.set_files(new_files);
+  usage.set_size_bytes(new_size);
+  std::string key = usage_key(context.bucket, context.fs);
+  if (new_files == 0 && new_size == 0) {
+    context.store.erase(key);
+  } else {
+    context.store.put(key, usage.SerializeAsString());
+  }
+  return Status::ok_status();
+}
+
 void erase_inode(const OpContext& context, InodeId inode) {
   context.store.erase(inode_key(context.bucket, context.fs, inode));
 }
 
-Status remove_inode(const OpContext& context, InodeId inode) {
-  erase_inode(context, inode);
-  return erase_xattrs(context, inode);
+}  // namespace
+
+Status store_new_inode(const OpContext& context, const proto::Inode& inode) {
+  TESS_ASSERT(sequence_of(id_of(inode)) != kRootInodeSequence, "the root counted as a file");
+  store_inode(context, inode);
+  return add_usage(context, 1, static_cast<int64_t>(counted_size(inode)));
+}
+
+Status remove_inode(const OpContext& context, const proto::Inode& inode) {
+  erase_inode(context, id_of(inode));
+  TESS_RETURN_IF_ERROR(erase_xattrs(context, id_of(inode)));
+  return add_usage(context, -1, -static_cast<int64_t>(counted_size(inode)));
+}
+
+Status count_resize(const OpContext& context, uint64_t old_size, uint64_t new_size) {
+  if (old_size == new_size) return Status::ok_status();
+  return add_usage(context, 0, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
 }
 
 // Every xattr of `inode`. The store's scan is bounded, so this goes in batches, each resuming
@@ -83,8 +142,7 @@ Status erase_xattrs(const OpContext& context, InodeId inode) {
 Result<proto::Inode> release(const OpContext& context, proto::Inode inode) {
   inode.set_nlink(0);
   touch(context, inode, /*modified=*/false);
-  erase_inode(context, id_of(inode));
-  TESS_RETURN_IF_ERROR(erase_xattrs(context, id_of(inode)));
+  TESS_RETURN_IF_ERROR(remove_inode(context, inode));
   return inode;
 }
 

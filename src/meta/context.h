@@ -67,10 +67,18 @@ Result<Checked<std::optional<proto::DirEntry>>> unlocked_entry(const OpContext& 
 Result<bool> has_locked_entries(const OpContext& context, InodeId dir);
 
 Result<std::optional<proto::Inode>> load_inode(const OpContext& context, InodeId inode);
+// Stores an inode that exists already (its size unchanged, or counted by count_resize).
 void store_inode(const OpContext& context, const proto::Inode& inode);
-void erase_inode(const OpContext& context, InodeId inode);
-// Erases an inode and everything kept with it (its xattrs).
-Status remove_inode(const OpContext& context, InodeId inode);
+// The usage counters (docs/design/2026-12-06-filesystem-usage.md 1): every inode but the root is a
+// file of its filesystem in its bucket, and regular files add their size. A counter that would go
+// below zero is kCorruption. store_new_inode stores and counts an inode just made (never the
+// root); remove_inode erases an inode and everything kept with it (its xattrs) and uncounts it;
+// count_resize counts a regular file's size change (the caller stores the inode).
+Status store_new_inode(const OpContext& context, const proto::Inode& inode);
+Status remove_inode(const OpContext& context, const proto::Inode& inode);
+Status count_resize(const OpContext& context, uint64_t old_size, uint64_t new_size);
+// This bucket's counters for the filesystem (zeros if none).
+Result<proto::FilesystemUsage> load_usage(const OpContext& context);
 // Every xattr of `inode`, in bounded batches.
 Status erase_xattrs(const OpContext& context, InodeId inode);
 // Erases `inode` (whose last link is gone) and its xattrs, and answers it with nlink 0 and this

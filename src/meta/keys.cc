@@ -68,6 +68,24 @@ std::string counters_key(BucketId bucket) {
   return bucket::kind_prefix(bucket, KeyKind::kNamespaceCounters);
 }
 
+std::string usage_key(BucketId bucket, FilesystemId fs) {
+  std::string out = usages_begin(bucket);
+  append_be32(out, fs.value());
+  return out;
+}
+
+std::string usages_begin(BucketId bucket) {
+  return bucket::kind_prefix(bucket, KeyKind::kFilesystemUsage);
+}
+
+std::string usages_end(BucketId bucket) { return prefix_end(usages_begin(bucket)); }
+
+FilesystemId usage_fs(std::string_view key) {
+  constexpr size_t kFsAt = 5;  // bucket (4) + kind (1)
+  TESS_ASSERT(key.size() == kFsAt + 4, "not a usage key ({} bytes)", key.size());
+  return FilesystemId(bucket::key_u32(key, kFsAt));
+}
+
 std::string inode_key(BucketId bucket, FilesystemId fs, InodeId inode) {
   return object_prefix(bucket, KeyKind::kInode, fs, inode);
 }

@@ -42,6 +42,12 @@ inline constexpr uint64_t kFirstCookie = 3;
 uint64_t cookie_of(std::string_view name);
 
 std::string counters_key(BucketId bucket);
+// A filesystem's usage counters in `bucket` (docs/design/2026-12-06-filesystem-usage.md), and the
+// range holding every filesystem's; usage_fs reads the fs back. REQUIRES: `key` is a usage_key().
+std::string usage_key(BucketId bucket, FilesystemId fs);
+std::string usages_begin(BucketId bucket);
+std::string usages_end(BucketId bucket);
+FilesystemId usage_fs(std::string_view key);
 std::string inode_key(BucketId bucket, FilesystemId fs, InodeId inode);
 // The end of the filesystem's inode keys in `bucket`.
 std::string inodes_end(BucketId bucket, FilesystemId fs);

@@ -201,14 +201,27 @@ class CrossBucketTest : public ::testing::Test {
     std::map<uint64_t, uint32_t> links;    // Entries naming each inode.
     std::map<uint64_t, uint32_t> subdirs;  // Subdirectories of each directory.
     std::map<uint64_t, uint64_t> parent_of;
+    // Usage counters by (bucket, fs): as the inodes add up, and as stored.
+    std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> counted;
+    std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> stored;
     for (const auto& [key, value] : buckets_.store().contents()) {
       char kind = key[4];
+      std::pair<uint32_t, uint32_t> bucket_fs{bucket::key_u32(key, 0), bucket::key_u32(key, 5)};
+      if (kind == static_cast<char>(bucket::KeyKind::kFilesystemUsage)) {
+        proto::FilesystemUsage usage;
+        ASSERT_TRUE(usage.ParseFromString(value));
+        stored[bucket_fs] = {usage.files(), usage.size_bytes()};
+      }
       EXPECT_NE(kind, static_cast<char>(bucket::KeyKind::kTxnLock)) << "a lock was left";
       EXPECT_NE(kind, static_cast<char>(bucket::KeyKind::kTxnIntent)) << "an intent was left";
       if (kind == static_cast<char>(bucket::KeyKind::kInode)) {
         proto::Inode inode;
         ASSERT_TRUE(inode.ParseFromString(value));
         inodes[inode.id()] = inode;
+        if (inode.id() != root_.value()) {
+          ++counted[bucket_fs].first;
+          if (inode.type() == proto::FILE_TYPE_REGULAR) counted[bucket_fs].second += inode.size();
+        }
       } else if (kind == static_cast<char>(bucket::KeyKind::kDirEntry)) {
         proto::DirEntry entry;
         ASSERT_TRUE(entry.ParseFromString(value));
@@ -220,6 +233,8 @@ class CrossBucketTest : public ::testing::Test {
         }
       }
     }
+    EXPECT_EQ(stored, counted) << "the usage counters (files, bytes by bucket and fs) disagree "
+                                  "with the inodes";
     for (const auto& [inode, count] : links) {
       ASSERT_TRUE(inodes.contains(inode)) << "an entry names missing inode " << inode;
     }

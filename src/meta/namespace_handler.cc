@@ -71,7 +71,7 @@ Result<proto::MetaResult> NamespaceHandler::execute_txn(bucket::StateStore& stor
 
 Result<proto::MetaResult> NamespaceHandler::read(bucket::StateStore& store, BucketId bucket,
                                                  const proto::MetaRead& read) {
-  if (read.fs() == 0 && !read.has_list_intents()) {
+  if (read.fs() == 0 && !read.has_list_intents() && !read.has_usage()) {
     return refuse(EINVAL, "a namespace read needs a filesystem");
   }
   OpContext context{store, bucket, FilesystemId(read.fs()), read.caller()};
@@ -94,6 +94,8 @@ Result<proto::MetaResult> NamespaceHandler::read(bucket::StateStore& store, Buck
       return list_intents(context, read.list_intents());
     case proto::MetaRead::kListInodes:
       return list_inodes(context, read.list_inodes());
+    case proto::MetaRead::kUsage:
+      return usage(context, read.usage());
     case proto::MetaRead::OP_NOT_SET:
       break;
   }

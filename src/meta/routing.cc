@@ -48,7 +48,9 @@ BucketId bucket_for(const proto::MetaRead& read) {
       return BucketId(read.txn_status().id().coordinator());
     case proto::MetaRead::kListIntents:
     case proto::MetaRead::kListInodes:
-      TESS_ASSERT(false, "list_intents and list_inodes name no bucket: their caller chooses");
+    case proto::MetaRead::kUsage:
+      TESS_ASSERT(false,
+                  "list_intents, list_inodes and usage name no bucket: their caller chooses");
       break;
     case proto::MetaRead::OP_NOT_SET:
       break;

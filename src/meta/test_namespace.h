@@ -107,6 +107,15 @@ class NamespaceTest : public ::testing::Test {
     op.set_symlink_target(std::string(target));
     return apply(std::move(command));
   }
+  // unlink (directory false) or rmdir.
+  proto::MetaResult remove(InodeId parent, std::string_view name, bool directory) {
+    proto::MetaCommand command;
+    proto::MetaUnlink& op = *command.mutable_unlink();
+    op.set_parent(parent.value());
+    op.set_name(std::string(name));
+    op.set_directory(directory);
+    return apply(std::move(command));
+  }
   proto::MetaResult lookup(InodeId parent, std::string_view name) {
     proto::MetaRead op;
     op.mutable_lookup()->set_parent(parent.value());

@@ -150,22 +150,22 @@ Status apply_entry(const OpContext& context, const proto::TxnEntryChange& change
 
 Status apply_inode(const OpContext& context, const proto::TxnInodeChange& change) {
   InodeId id(change.inode());
-  if (change.remove_directory()) return remove_inode(context, id);
   TESS_ASSIGN_OR_RETURN(auto inode, load_inode(context, id));
   if (!inode) return error(StatusCode::kCorruption, "locked inode {:x} vanished", change.inode());
+  if (change.remove_directory()) return remove_inode(context, *inode);
   inode->set_nlink(
       static_cast<uint32_t>(static_cast<int64_t>(inode->nlink()) + change.nlink_delta()));
   if (change.set_parent() != 0) inode->set_parent(change.set_parent());
   touch(context, *inode, /*modified=*/false);
   if (inode->nlink() == 0 && inode->type() != proto::FILE_TYPE_DIRECTORY) {
     // Open files' orphans come with open tracking; until then the last link removes the inode.
-    return remove_inode(context, id);
+    return remove_inode(context, *inode);
   }
   store_inode(context, *inode);
   return Status();
 }
 
-void apply_create(const OpContext& context, const proto::TxnPart& part, uint64_t created_inode) {
+Status apply_create(const OpContext& context, const proto::TxnPart& part, uint64_t created_inode) {
   TESS_ASSERT(created_inode != 0 && is_local(context, InodeId(created_inode)),
               "a create part without its inode id");
   proto::Inode inode = part.create();
@@ -176,7 +176,7 @@ void apply_create(const OpContext& context, const proto::TxnPart& part, uint64_t
   inode.set_mtime_ns(context.now_ns);
   inode.set_ctime_ns(context.now_ns);
   inode.set_btime_ns(context.now_ns);
-  store_inode(context, inode);
+  return store_new_inode(context, inode);
 }
 
 }  // namespace
@@ -215,7 +215,7 @@ Result<Checked<uint64_t>> check_and_lock(const OpContext& context, const proto::
 
 Status apply_and_unlock(const OpContext& context, const proto::TxnPart& part,
                         uint64_t created_inode) {
-  if (part.has_create()) apply_create(context, part, created_inode);
+  if (part.has_create()) TESS_RETURN_IF_ERROR(apply_create(context, part, created_inode));
   for (const proto::TxnEntryChange& change : part.entries()) {
     TESS_RETURN_IF_ERROR(apply_entry(context, change, created_inode));
   }

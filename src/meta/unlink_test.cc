@@ -9,14 +9,6 @@ namespace {
 
 class UnlinkTest : public NamespaceTest {
  protected:
-  proto::MetaResult remove(InodeId parent, std::string_view name, bool directory) {
-    proto::MetaCommand command;
-    proto::MetaUnlink& op = *command.mutable_unlink();
-    op.set_parent(parent.value());
-    op.set_name(std::string(name));
-    op.set_directory(directory);
-    return apply(std::move(command));
-  }
   proto::MetaResult unlink(InodeId parent, std::string_view name) {
     return remove(parent, name, /*directory=*/false);
   }

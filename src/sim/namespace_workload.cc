@@ -807,6 +807,24 @@ Task<Status> NamespaceWorkload::check_namespace() {
     co_return error(StatusCode::kInternal, "the buckets hold {} inodes, the model {}",
                     report.inodes_listed, model_.nodes().size());
   }
+  // The usage counters, changed in the same batches as the inodes through every crash and
+  // transaction, count every inode but the root.
+  uint64_t files = 0;
+  for (uint32_t b = 0; b < kBuckets; ++b) {
+    proto::MetaRead read;
+    read.mutable_usage();
+    TESS_CO_ASSIGN_OR_RETURN(proto::MetaResult answer,
+                             co_await clients_[0].ns->transport().read(
+                                 BucketId(b), read, Deadline::after(10s, *client_clock_)));
+    for (const proto::MetaUsageRow& row : answer.usage()) {
+      if (row.fs() == kFs.value()) files += row.usage().files();
+    }
+  }
+  if (files + 1 != model_.nodes().size()) {
+    co_return error(StatusCode::kInternal,
+                    "the usage counters count {} files, the model {} and a root", files,
+                    model_.nodes().size() - 1);
+  }
   co_return Status();
 }
 

@@ -59,6 +59,30 @@ json replica_status_json(const std::vector<bucket::ReplicaStatus>& replicas) {
   return out;
 }
 
+json ComputeHost::usage_json() const {
+  proto::MetaRead read;
+  read.mutable_usage();  // Root, unchecked: the default caller.
+  json out = json::array();
+  for (const bucket::ReplicaStatus& status : buckets_->status()) {
+    // A replica that has applied nothing knows nothing yet; leaving it out keeps it from
+    // reporting zeros for a bucket no other replica answers for.
+    bucket::Replica* replica = buckets_->replica(status.bucket);
+    if (replica == nullptr || status.broken || status.applied.value() == 0) continue;
+    Result<proto::BucketResult> answer = replica->local_meta_read(read);
+    if (!answer.ok() || answer->status_code() != 0 || answer->meta().errno_value() != 0) continue;
+    json filesystems = json::array();
+    for (const proto::MetaUsageRow& row : answer->meta().usage()) {
+      filesystems.push_back({{"id", row.fs()},
+                             {"files", row.usage().files()},
+                             {"size_bytes", row.usage().size_bytes()}});
+    }
+    out.push_back({{"bucket", status.bucket.value()},
+                   {"applied", status.applied.value()},
+                   {"filesystems", std::move(filesystems)}});
+  }
+  return out;
+}
+
 bucket::Placement MapPlacement::placement(BucketId bucket) const {
   std::shared_ptr<const ClusterView> view = control_->view();
   bucket::Placement out;

@@ -103,6 +103,9 @@ class ComputeHost {
   // cannot be opened.
   Task<Status> start();
   nlohmann::json status_json() const { return replica_status_json(buckets_->status()); }
+  // The usage counters of every replica held here, from its applied state (no lease round), for
+  // GET /api/v1/local/usage (api::LocalBuckets::usage). A replica that cannot answer is left out.
+  nlohmann::json usage_json() const;
   bucket::BucketHost& buckets() { return *buckets_; }
   const meta::RecoveryLoopStats& recovery_stats() const { return recovery_->stats(); }
   // Stops following and recovering, then the buckets (clean: the next open knows nothing was

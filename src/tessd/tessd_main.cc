@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "api/filesystem_usage.h"
 #include "api/rest_api.h"
 #include "base/log.h"
 #include "cluster/control_plane.h"
@@ -82,6 +83,10 @@ Task<nlohmann::json> bucket_status_task(const ComputeHost* compute) {
   co_return compute->status_json();
 }
 
+Task<nlohmann::json> bucket_usage_task(const ComputeHost* compute) {
+  co_return compute->usage_json();
+}
+
 // The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
 // The control plane runs on a loop of its own (control_plane.h says why); other threads reach it
 // through control_bridge. Members are destroyed in reverse order: the loop last.
@@ -130,8 +135,11 @@ Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
   sources.drives.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
   const ComputeHost* compute = member.compute.get();
   sources.buckets.status = [bridge, compute] { return bridge->run(bucket_status_task(compute)); };
-  // sources.filesystem_usage stays empty: nothing counts a filesystem's files and bytes yet (the
-  // namespace and the data path will; docs/design/2026-12-05-filesystems.md 6).
+  sources.buckets.usage = [bridge, compute] { return bridge->run(bucket_usage_task(compute)); };
+  sources.filesystem_usage.report =
+      [control_ptr, local = sources.buckets](const std::vector<FilesystemId>& ids) {
+        return api::live_filesystem_usage(*control_ptr->view(), control_ptr->host_id(), local, ids);
+      };
   member.api = std::make_unique<http::Server>(
       http_host, http_port, [control_ptr, control_bridge, sources](const http::Request& request) {
         return api::handle_api_request(*control_ptr, *control_bridge, sources, request);

@@ -101,6 +101,17 @@ class MetaFaultTest(unittest.TestCase):
             self.assertTrue(report["clean"])
             self.assertGreater(report["entries"], LOAD_THREADS * 4)
             self.assertEqual(report["inodes_listed"], report["directories"] + report["files"])
+
+            # The usage counters, kept in the inodes' own write batches through every kill, count
+            # every inode but the root (docs/design/2026-12-06-filesystem-usage.md).
+            listed = tess("fs", "list", "--api", api, "--json")
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            usage = next(f for f in json.loads(listed.stdout)["filesystems"] if f["id"] == fs_id)
+            log(f"tess fs list: {usage['files']} files, {usage['used_bytes']} bytes")
+            self.assertEqual(usage["files"], report["inodes_listed"] - 1)
+            refused = tess("fs", "delete", FS_NAME, "--api", api)
+            self.assertEqual(refused.returncode, 4, refused.stderr)
+            self.assertIn(f"holds {usage['files']} files", refused.stderr)
         finally:
             if faults is not None and faults.is_alive():
                 faults.stop_event.set()

@@ -118,7 +118,7 @@ Result<proto::MetaResult> create(const OpContext& context, const proto::MetaCrea
   TESS_ASSIGN_OR_RETURN(InodeId id, allocate_inode_id(context));
   proto::MetaResult result;
   *result.mutable_inode() = new_inode(context, op, *parent, id);
-  store_inode(context, result.inode());
+  TESS_RETURN_IF_ERROR(store_new_inode(context, result.inode()));
   proto::DirEntry entry;
   entry.set_inode(id.value());
   entry.set_type(op.type());

@@ -39,5 +39,6 @@ Result<proto::MetaResult> listxattr(const OpContext& context, const proto::MetaL
 Result<proto::MetaResult> txn_status(const OpContext& context, const proto::MetaTxnStatus& op);
 Result<proto::MetaResult> list_intents(const OpContext& context, const proto::MetaListIntents& op);
 Result<proto::MetaResult> list_inodes(const OpContext& context, const proto::MetaListInodes& op);
+Result<proto::MetaResult> usage(const OpContext& context, const proto::MetaUsage& op);
 
 }  // namespace tessera::meta

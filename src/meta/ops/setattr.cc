@@ -56,6 +56,7 @@ Refusal check_size(const OpContext& context, const proto::MetaSetattr& op,
   if (!may_access(context.caller, inode, kMayWrite)) {
     return refuse(EACCES, fmt::format("no write permission on {:x}", inode.id()));
   }
+
   return std::nullopt;
 }
 
@@ -159,7 +160,18 @@ Result<proto::MetaResult> setattr(const OpContext& context, const proto::MetaSet
   TESS_ASSIGN_OR_RETURN(auto inode, existing_inode(context, InodeId(op.inode())));
   if (!inode.ok()) return inode.refusal();
   if (Refusal refusal = check(context, op, *inode)) return std::move(*refusal);
+  uint64_t old_size = inode->size();
+  if (asks(op, kSetSize) && op.size() > old_size) {
+    // The bucket's size counter (docs/design/2026-12-06-filesystem-usage.md) must hold the growth.
+    TESS_ASSIGN_OR_RETURN(proto::FilesystemUsage usage, load_usage(context));
+    if (std::numeric_limits<uint64_t>::max() - usage.size_bytes() < op.size() - old_size) {
+      return refuse(EFBIG, fmt::format("the files of filesystem {} in bucket {} would total more "
+                                       "than 2^64 bytes",
+                                       context.fs, context.bucket));
+    }
+  }
   change(context, op, *inode);
+  TESS_RETURN_IF_ERROR(count_resize(context, old_size, inode->size()));
   store_inode(context, *inode);
   proto::MetaResult result;
   *result.mutable_inode() = std::move(*inode);
