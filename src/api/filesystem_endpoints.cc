@@ -15,7 +15,7 @@ constexpr const char* kCollection = "/api/v1/filesystems";
 json count_or_null(std::optional<uint64_t> count) { return count ? json(*count) : json(nullptr); }
 
 // The usage of every filesystem `table` holds.
-FilesystemUsageTable report(const FilesystemUsageSource& source, const FilesystemTable& table) {
+FilesystemUsageTable report(const FilesystemSources& source, const FilesystemTable& table) {
   if (!source.report) return FilesystemUsageTable{};
   std::vector<FilesystemId> ids;
   for (const proto::FilesystemRecord& record : table.records) ids.emplace_back(record.id());
@@ -83,14 +83,14 @@ json list_json(const FilesystemTable& table, const FilesystemUsageTable& usage,
 }
 
 http::Response list(ControlPlane& control, BlockingBridge& control_loop,
-                    const FilesystemUsageSource& source) {
+                    const FilesystemSources& source) {
   Result<FilesystemTable> table = control_loop.run(control.filesystems());
   if (!table.ok()) return error_response(table.status());
   return json_response(200, list_json(*table, report(source, *table), *control.view()));
 }
 
 http::Response get_one(ControlPlane& control, BlockingBridge& control_loop,
-                       const FilesystemUsageSource& source, const std::string& name) {
+                       const FilesystemSources& source, const std::string& name) {
   if (Status named = check_filesystem_name(name); !named.ok()) return error_response(named);
   Result<FilesystemTable> table = control_loop.run(control.filesystems());
   if (!table.ok()) return error_response(table.status());
@@ -132,7 +132,7 @@ Result<FilesystemChange> change_of(FilesystemChange::Kind kind, const http::Requ
 
 // A change, on the management leader (redirected there from any other host).
 http::Response apply(ControlPlane& control, BlockingBridge& control_loop,
-                     const FilesystemUsageSource& source, const http::Request& request,
+                     const FilesystemSources& source, const http::Request& request,
                      FilesystemChange::Kind kind, const std::string& name) {
   if (auto redirect = redirect_to_leader(control, request)) return *redirect;
   Result<FilesystemChange> change = change_of(kind, request, name);
@@ -147,7 +147,12 @@ http::Response apply(ControlPlane& control, BlockingBridge& control_loop,
   if (!written.ok()) return error_response(written.status());
   if (kind == FilesystemChange::Kind::kCreate) {
     // Ids are never reused, so no bucket holds anything of a new filesystem yet.
-    return json_response(201, filesystem_json(*written, FilesystemUsage{0, 0}));
+    json created = filesystem_json(*written, FilesystemUsage{0, 0});
+    Status root = source.make_root ? source.make_root(FilesystemId(written->id()))
+                                   : error(StatusCode::kUnavailable, "this host runs no buckets");
+    created["root"] = root.ok() ? "made" : "on first use";
+    if (!root.ok()) created["root_error"] = root.to_string();
+    return json_response(201, created);
   }
   return json_response(200, filesystem_json(*written, usage_of(usage, written->id())));
 }
@@ -159,7 +164,7 @@ bool is_filesystem_path(const std::string& path) {
 }
 
 http::Response handle_filesystem_request(ControlPlane& control, BlockingBridge& control_loop,
-                                         const FilesystemUsageSource& usage,
+                                         const FilesystemSources& usage,
                                          const http::Request& request) {
   using Kind = FilesystemChange::Kind;
   std::string path = request.target.substr(0, request.target.find('?'));

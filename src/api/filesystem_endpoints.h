@@ -8,8 +8,9 @@
 //   DELETE /api/v1/filesystems/NAME[?force=true]                   200, the filesystem, deleting
 //
 // A filesystem is {"id", "name", "capacity_bytes", "used_bytes", "files", "created_unix_ms",
-// "state": "active"|"deleting", "deleting_since_unix_ms"}; used_bytes and files are null when
-// their report is incomplete (FilesystemUsageSource). The list holds the active
+// "state": "active"|"deleting", "deleting_since_unix_ms"}, and in the answer to a create also
+// "root": "made" or "on first use" with "root_error" saying why; used_bytes and files are null when
+// their report is incomplete (FilesystemSources). The list holds the active
 // filesystems by name, then the deleting ones by id. Reads are served by any host from etcd
 // (through the control plane's loop, within its store deadline); changes by the management leader
 // (307 elsewhere). Errors: the rules of cluster/filesystems.h through error_response (400, 404,
@@ -27,12 +28,16 @@
 
 namespace tessera::api {
 
-// Where the API learns what each filesystem holds (docs/design/2026-12-06-filesystem-usage.md 2):
-// report(ids) answers an entry for each of `ids`, unknown figures where it cannot tell. An empty
-// function: nothing reports usage (a host without the bucket role), every figure unknown. Called on
-// an API thread; must be thread-safe and bound its own time.
-struct FilesystemUsageSource {
+// What the filesystem endpoints reach beyond etcd. Each is called on an API thread, must be
+// thread-safe and bounds its own time.
+struct FilesystemSources {
+  // What each filesystem holds (docs/design/2026-12-06-filesystem-usage.md 2): an entry for each of
+  // `ids`, unknown figures where it cannot tell. Empty: every figure unknown.
   std::function<FilesystemUsageTable(const std::vector<FilesystemId>& ids)> report;
+  // Makes a new filesystem's root directory in its bucket (idempotent: the namespace's make_root).
+  // Empty, or failing: the root is made on first use instead (every client makes it if absent), and
+  // the answer to the create says so.
+  std::function<Status(FilesystemId fs)> make_root;
 };
 
 // True for /api/v1/filesystems and everything under it.
@@ -41,7 +46,7 @@ bool is_filesystem_path(const std::string& path);
 // Answers a request whose path is_filesystem_path. Runs on an API thread; store calls and changes
 // run on the control plane's executor through `control_loop`.
 http::Response handle_filesystem_request(ControlPlane& control, BlockingBridge& control_loop,
-                                         const FilesystemUsageSource& usage,
+                                         const FilesystemSources& usage,
                                          const http::Request& request);
 
 // One filesystem as the API shows it.

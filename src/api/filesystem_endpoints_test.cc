@@ -147,6 +147,11 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
   EXPECT_EQ(redirected.headers["Location"], fmt::format("http://127.0.0.1:{}/api/v1/filesystems",
                                                         kFirstHttpPort + leader->host_id() - 1));
 
+  std::vector<FilesystemId> roots_made;
+  live.sources.filesystems.make_root = [&roots_made](FilesystemId fs) {
+    roots_made.push_back(fs);
+    return Status();
+  };
   http::Response alpha =
       live.call(*leader, "POST", "/api/v1/filesystems",
                 fmt::format(R"({{"name": "alpha", "capacity_bytes": {}}})", 100 * kMiB));
@@ -158,11 +163,20 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
   EXPECT_EQ(body_of(alpha)["used_bytes"], 0);
   EXPECT_EQ(body_of(alpha)["files"], 0);
   EXPECT_EQ(body_of(alpha)["created_unix_ms"], 1'800'000'000'000);
+  EXPECT_EQ(body_of(alpha)["root"], "made");
+  EXPECT_EQ(roots_made, std::vector<FilesystemId>{FilesystemId(1)});
 
+  // A root the buckets cannot make now is made by the first client: the create stands.
+  live.sources.filesystems.make_root = [](FilesystemId) {
+    return error(StatusCode::kUnavailable, "bucket 3 has no leader");
+  };
   http::Response beta = live.call(*leader, "POST", "/api/v1/filesystems", R"({"name": "beta"})");
   ASSERT_EQ(beta.status, 201) << beta.body;
   EXPECT_EQ(body_of(beta)["id"], 2);
   EXPECT_EQ(body_of(beta)["capacity_bytes"], usable - 100 * kMiB) << "what was left";
+  EXPECT_EQ(body_of(beta)["root"], "on first use");
+  EXPECT_NE(body_of(beta)["root_error"].get<std::string>().find("bucket 3 has no leader"),
+            std::string::npos);
 
   struct Refusal {
     std::string method;
@@ -238,7 +252,7 @@ TEST(RestApiFilesystems, CreateListUpdateDelete) {
   ASSERT_EQ(grown.status, 200) << grown.body;
 
   // What the usage source reports counts: never below used; deleted without force when empty.
-  live.sources.filesystem_usage.report = [](const std::vector<FilesystemId>&) {
+  live.sources.filesystems.report = [](const std::vector<FilesystemId>&) {
     return FilesystemUsageTable{{FilesystemId(1), FilesystemUsage{250 * kMiB, 40}},
                                 {FilesystemId(2), FilesystemUsage{0, 0}}};
   };

@@ -763,7 +763,7 @@ http::Response handle_api_request(ControlPlane& control, BlockingBridge& control
   const LocalDrives& local_drives = sources.drives;
   const LocalBuckets& local_buckets = sources.buckets;
   if (is_filesystem_path(path)) {
-    return handle_filesystem_request(control, control_loop, sources.filesystem_usage, request);
+    return handle_filesystem_request(control, control_loop, sources.filesystems, request);
   }
   auto view = control.view();
   if (method == "GET" && path == "/api/v1/status") {

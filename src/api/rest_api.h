@@ -68,7 +68,7 @@ struct LocalBuckets {
 struct ApiSources {
   LocalDrives drives;
   LocalBuckets buckets;
-  FilesystemUsageSource filesystem_usage;
+  FilesystemSources filesystems;
 };
 
 // Runs on the API thread. Changes, and reads from etcd, run on the control plane's executor

@@ -74,6 +74,12 @@ Status create(const CreateArgs& args) {
     fmt::print("filesystem {} created: id {}, capacity {} ({} bytes)\n", string_field(fs, "name"),
                figure(fs, "id", false), figure(fs, "capacity_bytes", true),
                figure(fs, "capacity_bytes", false));
+    // The record is what makes the filesystem; a root the buckets could not make yet is made by
+    // its first client.
+    if (fs.is_object() && fs.contains("root_error")) {
+      fmt::print("its root directory will be made on first use: {}\n",
+                 string_field(fs, "root_error"));
+    }
   });
 }
 

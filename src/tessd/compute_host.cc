@@ -6,6 +6,8 @@
 #include <map>
 
 #include "base/log.h"
+#include "bucket/kv_state_machine.h"
+#include "meta/keys.h"
 
 namespace tessera {
 
@@ -81,6 +83,26 @@ json ComputeHost::usage_json() const {
                    {"filesystems", std::move(filesystems)}});
   }
   return out;
+}
+
+Task<Status> ComputeHost::make_root(FilesystemId fs, Deadline deadline) {
+  std::shared_ptr<const ClusterView> view = control_->view();
+  if (!view->map || view->map->buckets.empty()) {
+    co_return error(StatusCode::kFailedPrecondition, "the cluster has not been created");
+  }
+  auto bucket_count = static_cast<uint32_t>(view->map->buckets.size());
+  proto::MetaCommand command;
+  command.set_fs(fs.value());
+  command.mutable_make_root()->set_mode(0755);  // Owned by root (uid and gid 0).
+  TESS_CO_ASSIGN_OR_RETURN(
+      proto::BucketResult answer,
+      co_await client_->meta(meta::root_bucket(fs, bucket_count), std::move(command), deadline));
+  TESS_CO_RETURN_IF_ERROR(bucket::status_of(answer));
+  if (answer.meta().errno_value() != 0) {
+    co_return error(StatusCode::kInternal, "making the root of filesystem {} was refused: {}", fs,
+                    answer.meta().message());
+  }
+  co_return Status();
 }
 
 bucket::Placement MapPlacement::placement(BucketId bucket) const {

@@ -106,6 +106,10 @@ class ComputeHost {
   // The usage counters of every replica held here, from its applied state (no lease round), for
   // GET /api/v1/local/usage (api::LocalBuckets::usage). A replica that cannot answer is left out.
   nlohmann::json usage_json() const;
+  // Makes filesystem `fs`'s root directory in its bucket (the namespace's idempotent make_root),
+  // within `deadline`: the bucket client's errors, or the namespace's refusal as kInternal.
+  // kFailedPrecondition before the cluster exists.
+  Task<Status> make_root(FilesystemId fs, Deadline deadline);
   bucket::BucketHost& buckets() { return *buckets_; }
   const meta::RecoveryLoopStats& recovery_stats() const { return recovery_->stats(); }
   // Stops following and recovering, then the buckets (clean: the next open knows nothing was

@@ -87,6 +87,11 @@ Task<nlohmann::json> bucket_usage_task(const ComputeHost* compute) {
   co_return compute->usage_json();
 }
 
+Task<Status> make_root_task(ComputeHost* compute, FilesystemId fs) {
+  co_return co_await compute->make_root(
+      fs, Deadline::after(std::chrono::seconds(5), RealClock::instance()));
+}
+
 // The member of the cluster: drives, RPC, and (with --etcd) the control plane and REST API.
 // The control plane runs on a loop of its own (control_plane.h says why); other threads reach it
 // through control_bridge. Members are destroyed in reverse order: the loop last.
@@ -133,13 +138,16 @@ Status start_member(TessdOptions& options, Member& member, DriveHost& drives,
     return add_local_drive(control_ptr, control_bridge, bridge, drives_ptr, path);
   };
   sources.drives.list = [bridge, drives_ptr] { return bridge->run(list_drives_task(drives_ptr)); };
-  const ComputeHost* compute = member.compute.get();
+  ComputeHost* compute = member.compute.get();
   sources.buckets.status = [bridge, compute] { return bridge->run(bucket_status_task(compute)); };
   sources.buckets.usage = [bridge, compute] { return bridge->run(bucket_usage_task(compute)); };
-  sources.filesystem_usage.report =
-      [control_ptr, local = sources.buckets](const std::vector<FilesystemId>& ids) {
-        return api::live_filesystem_usage(*control_ptr->view(), control_ptr->host_id(), local, ids);
-      };
+  sources.filesystems.report = [control_ptr,
+                                local = sources.buckets](const std::vector<FilesystemId>& ids) {
+    return api::live_filesystem_usage(*control_ptr->view(), control_ptr->host_id(), local, ids);
+  };
+  sources.filesystems.make_root = [bridge, compute](FilesystemId fs) {
+    return bridge->run(make_root_task(compute, fs));
+  };
   member.api = std::make_unique<http::Server>(
       http_host, http_port, [control_ptr, control_bridge, sources](const http::Request& request) {
         return api::handle_api_request(*control_ptr, *control_bridge, sources, request);

@@ -524,6 +524,7 @@ class ClusterTest(unittest.TestCase):
                 if i == 0:
                     self.assertIn("filesystem alpha created: id 1, capacity 100.0 MiB (104857600 bytes)",
                                   out)
+                    self.assertNotIn("first use", out, "the create makes the root directory")
                 else:
                     self.assertIn("a filesystem named 'alpha' exists already (id 1)", err)
             beta = cluster.json("fs", "create", "beta", host_index=3)

@@ -53,12 +53,15 @@ class MetaFaultTest(unittest.TestCase):
             created = tess("fs", "create", FS_NAME, "--api", api, "--json")
             self.assertEqual(created.returncode, 0, created.stderr)
             fs_id = json.loads(created.stdout)["id"]
+            self.assertEqual(json.loads(created.stdout)["root"], "made", created.stdout)
 
             missing = tess("fsck", "no-such-fs", "--api", api)
             self.assertEqual(missing.returncode, 3, missing.stderr)
             empty = tess("fsck", FS_NAME, "--api", api)
             self.assertEqual(empty.returncode, 0, empty.stdout + empty.stderr)
-            self.assertIn("no root directory yet", empty.stdout)
+            # The create made the root: one directory, nothing else.
+            self.assertIn("1 directories, 0 other inodes, 0 entries; 1 inodes in its buckets",
+                          empty.stdout)
 
             args = [META_LOAD, "--fs-id", str(fs_id), "--threads", str(LOAD_THREADS),
                     "--duration-s", str(LOAD_SECONDS), "--op-timeout-ms", "10000",
