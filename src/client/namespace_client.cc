@@ -1,9 +1,11 @@
 #include "client/namespace_client.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "base/fault_points.h"
 #include "meta/bucket_transport.h"
+#include "meta/context.h"
 #include "meta/keys.h"
 #include "meta/routing.h"
 #include "meta/txn_runner.h"
@@ -51,11 +53,20 @@ Task<Result<proto::MetaResult>> NamespaceClient::mutate(proto::MetaCommand comma
         meta::directory_bucket(options_.fs, InodeId(op.parent()), op.name(), options_.bucket_count)
             .value());
   }
+  Clock::TimePoint asked = options_.clock->now();
   for (int attempt_number = 0;; ++attempt_number) {
     auto answer = co_await attempt(command, deadline);
-    if (!answer.ok() || !answer->locked()) co_return answer;
-    TESS_COVER("client.namespace_locked_retry");
-    if (!co_await back_off(attempt_number, deadline)) co_return answer;
+    bool settled = !answer.ok() || !answer->locked();
+    if (!settled) {
+      TESS_COVER("client.namespace_locked_retry");
+      settled = !co_await back_off(attempt_number, deadline);
+    }
+    if (!settled) continue;
+    // An unknown outcome (a failed Result) still forgets what the command names.
+    if (options_.cache != nullptr) {
+      options_.cache->observe(command, answer.ok() ? *answer : proto::MetaResult(), asked);
+    }
+    co_return answer;
   }
 }
 
@@ -79,19 +90,59 @@ Task<Result<proto::MetaResult>> NamespaceClient::root(const proto::Caller& calle
 
 Task<Result<proto::MetaResult>> NamespaceClient::lookup(const proto::Caller& caller, InodeId parent,
                                                         std::string name, Deadline deadline) {
+  MetadataCache* cache = cache_for(caller);
+  if (cache != nullptr) {
+    if (auto entry = cache->entry(parent, name)) {
+      if (entry->value.value() == 0) {
+        co_return meta::refuse(ENOENT, fmt::format("no '{}' (cached)", name));
+      }
+      if (auto attr = cache->attr(entry->value)) {
+        proto::MetaResult cached;
+        *cached.mutable_inode() = std::move(attr->value);
+        co_return cached;
+      }
+    }
+  }
   proto::MetaRead op;
   *op.mutable_caller() = caller;
   op.mutable_lookup()->set_parent(parent.value());
-  op.mutable_lookup()->set_name(std::move(name));
-  co_return co_await read(std::move(op), deadline);
+  op.mutable_lookup()->set_name(name);
+  Clock::TimePoint asked = options_.clock->now();
+  auto answer = co_await read(std::move(op), deadline);
+  if (cache != nullptr && answer.ok()) {
+    if (answer->errno_value() == 0) {
+      cache->put_entry(parent, name, InodeId(answer->inode().id()), asked);
+      cache->put_attr(answer->inode(), asked);
+    } else if (answer->errno_value() == ENOENT) {
+      cache->put_absent(parent, name, asked);
+    }
+  }
+  co_return answer;
 }
 
 Task<Result<proto::MetaResult>> NamespaceClient::getattr(const proto::Caller& caller, InodeId inode,
                                                          Deadline deadline) {
+  MetadataCache* cache = cache_for(caller);
+  if (cache != nullptr) {
+    if (auto attr = cache->attr(inode)) {
+      proto::MetaResult cached;
+      *cached.mutable_inode() = std::move(attr->value);
+      co_return cached;
+    }
+  }
   proto::MetaRead op;
   *op.mutable_caller() = caller;
   op.mutable_getattr()->set_inode(inode.value());
-  co_return co_await read(std::move(op), deadline);
+  Clock::TimePoint asked = options_.clock->now();
+  auto answer = co_await read(std::move(op), deadline);
+  if (cache != nullptr && answer.ok() && answer->errno_value() == 0) {
+    cache->put_attr(answer->inode(), asked);
+  }
+  co_return answer;
+}
+
+MetadataCache* NamespaceClient::cache_for(const proto::Caller& caller) const {
+  return caller.check_permissions() ? nullptr : options_.cache;
 }
 
 Task<Result<proto::MetaResult>> NamespaceClient::mkdir(const proto::Caller& caller, InodeId parent,

@@ -20,6 +20,7 @@
 #include "base/status.h"
 #include "base/strong_id.h"
 #include "bucket/bucket_client.h"
+#include "client/metadata_cache.h"
 #include "meta/bucket_transport.h"
 #include "meta/meta_transport.h"
 #include "proto/meta.pb.h"
@@ -36,6 +37,11 @@ struct NamespaceClientOptions {
   uint64_t seed = 1;          // Backoff jitter.
   Clock::Duration min_locked_backoff = std::chrono::milliseconds(1);
   Clock::Duration max_locked_backoff = std::chrono::milliseconds(50);
+  // Serves lookup and getattr while valid and learns from every answer (metadata_cache.h); not
+  // owned, on the client's executor. nullptr: every read goes to the buckets (linearizable). Only
+  // callers whose permissions the buckets do not check (the kernel checks them: FUSE with
+  // default_permissions) are served from it, since a cached answer skips the bucket's checks.
+  MetadataCache* cache = nullptr;
 };
 
 class NamespaceClient final {
@@ -74,6 +80,8 @@ class NamespaceClient final {
  private:
   // One attempt of a mutation as one request (cross-bucket continuation included).
   Task<Result<proto::MetaResult>> attempt(const proto::MetaCommand& command, Deadline deadline);
+  // The cache a read by `caller` may use: none for callers the buckets check.
+  MetadataCache* cache_for(const proto::Caller& caller) const;
   // Waits before retrying an answer `locked`; false if the deadline would pass first.
   Task<bool> back_off(int attempt, Deadline deadline);
 

@@ -24,7 +24,7 @@ constexpr uint32_t kBuckets = 8;
 constexpr FilesystemId kFs{21};
 
 struct Client {
-  Client(TestCluster* c, uint64_t session) {
+  Client(TestCluster* c, uint64_t session, MetadataCache* cache = nullptr) {
     BucketClientOptions options;
     options.clock = &c->clock();
     options.network = &c->network().node(fmt::format("client{}", session));
@@ -35,6 +35,7 @@ struct Client {
     meta.bucket_count = kBuckets;
     meta.fs = kFs;
     meta.seed = session;
+    meta.cache = cache;
     names = std::make_unique<NamespaceClient>(*buckets, meta);
   }
   std::unique_ptr<BucketClient> buckets;
@@ -134,6 +135,75 @@ Task<int> scenario(TestCluster* c) {
     EXPECT_TRUE((co_await c->stop(HostId(h), false)).ok());
   }
   co_return 0;
+}
+
+Task<uint32_t> mode_of(NamespaceClient* names, InodeId inode, const proto::Caller& caller) {
+  auto answer = co_await names->getattr(caller, inode, Deadline::never());
+  EXPECT_TRUE(answer.ok() && answer->errno_value() == 0);
+  co_return answer.ok() ? answer->inode().mode() : 0;
+}
+
+Task<Result<proto::MetaResult>> chmod(NamespaceClient* names, InodeId inode, uint32_t mode) {
+  proto::MetaCommand command;
+  command.mutable_setattr()->set_inode(inode.value());
+  command.mutable_setattr()->set_valid(1);  // FUSE_SET_ATTR_MODE
+  command.mutable_setattr()->set_mode(mode);
+  co_return co_await names->mutate(std::move(command), Deadline::never());
+}
+
+// A client with a metadata cache sees another client's change once its validity ends, and its
+// own changes at once.
+Task<int> cached_scenario(TestCluster* c) {
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->start(HostId(h))).ok());
+  EXPECT_TRUE((co_await c->found_buckets()).ok());
+  MetadataCacheOptions cache_options;
+  cache_options.clock = &c->clock();
+  cache_options.attr_ttl = std::chrono::seconds(1);
+  cache_options.entry_ttl = std::chrono::seconds(1);
+  MetadataCache cache(cache_options);
+  Client cached(c, 41, &cache);
+  Client other(c, 42);
+  proto::Caller kernel;  // Permissions checked by the kernel: the cache may serve it.
+  proto::Caller checked;
+  checked.set_check_permissions(true);
+  Deadline deadline = Deadline::after(std::chrono::seconds(60), c->clock());
+  InodeId root = id_of(co_await cached.names->root(kernel, deadline));
+  InodeId file = id_of(co_await cached.names->create(kernel, root, "f", 0644, true, deadline));
+  EXPECT_NE(file.value(), 0u);
+  EXPECT_EQ(cache.attr_count(), 1u) << "the create's inode is stored";
+  EXPECT_EQ(co_await mode_of(cached.names.get(), file, kernel), 0644u);
+
+  // Another client's chmod: served from the cache until the validity ends, then seen.
+  auto changed = co_await chmod(other.names.get(), file, 0600);
+  EXPECT_TRUE(changed.ok() && changed->errno_value() == 0);
+  EXPECT_EQ(co_await mode_of(cached.names.get(), file, kernel), 0644u) << "within its validity";
+  EXPECT_EQ(co_await mode_of(cached.names.get(), file, checked), 0600u)
+      << "a caller the buckets check is never served from the cache";
+  (void)co_await c->clock().sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(co_await mode_of(cached.names.get(), file, kernel), 0600u) << "validity ended";
+
+  // Its own changes at once: a chmod, and an unlink that the lookup after it must not miss.
+  auto own = co_await chmod(cached.names.get(), file, 0640);
+  EXPECT_TRUE(own.ok() && own->errno_value() == 0);
+  EXPECT_EQ(co_await mode_of(cached.names.get(), file, kernel), 0640u);
+  auto found = co_await cached.names->lookup(kernel, root, "f", deadline);
+  EXPECT_TRUE(found.ok() && found->errno_value() == 0 && found->inode().id() == file.value());
+  auto removed = co_await cached.names->unlink(kernel, root, "f", false, deadline);
+  EXPECT_TRUE(removed.ok() && removed->errno_value() == 0);
+  auto gone = co_await cached.names->lookup(kernel, root, "f", deadline);
+  EXPECT_TRUE(gone.ok() && gone->errno_value() == ENOENT);
+  EXPECT_FALSE(cache.attr(file).has_value()) << "the released inode is forgotten";
+
+  cached.buckets->close();
+  other.buckets->close();
+  for (uint32_t h = 1; h <= 3; ++h) EXPECT_TRUE((co_await c->stop(HostId(h), false)).ok());
+  co_return 0;
+}
+
+TEST(NamespaceClientTest, ACachedClientSeesOthersAfterTheValidityAndItselfAtOnce) {
+  meta::NamespaceHandler handler;
+  TestCluster cluster(kBuckets, &handler);
+  EXPECT_EQ(cluster.run(cached_scenario(&cluster)), 0);
 }
 
 TEST(NamespaceClientTest, ATreeAcrossBucketsSurvivesALeaderAndRacingClients) {
